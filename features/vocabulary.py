@@ -1,0 +1,66 @@
+"""Raw int64 id → dense int32 index, through a sorted vocabulary with padding and OOV slots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+PADDING_INDEX = 0
+OOV_INDEX = 1
+FIRST_ID_INDEX = 2
+
+
+class Vocabulary:
+    """Sorted unique raw ids; index 0 is padding, 1 is OOV, known ids start at 2."""
+
+    def __init__(self, raw_ids: np.ndarray) -> None:
+        raw_ids = np.asarray(raw_ids, dtype=np.int64)
+        if raw_ids.size and np.any(raw_ids[1:] <= raw_ids[:-1]):
+            raise ValueError("vocabulary raw ids must be sorted and unique")
+        self.raw_ids = raw_ids
+
+    @classmethod
+    def from_ids(cls, *id_arrays: np.ndarray) -> Vocabulary:
+        """Vocabulary of every distinct id in the given arrays."""
+        if not id_arrays:
+            return cls(np.empty(0, dtype=np.int64))
+        return cls(np.unique(np.concatenate([np.asarray(a, dtype=np.int64).ravel() for a in id_arrays])))
+
+    def __len__(self) -> int:
+        """Number of rows an embedding table over this vocabulary needs (ids + padding + OOV)."""
+        return int(self.raw_ids.size) + FIRST_ID_INDEX
+
+    def lookup(self, raw: np.ndarray) -> np.ndarray:
+        """Dense int32 indices of ``raw``; unknown ids map to OOV_INDEX."""
+        raw = np.asarray(raw, dtype=np.int64)
+        if self.raw_ids.size == 0:
+            return np.full(raw.shape, OOV_INDEX, dtype=np.int32)
+        position = np.searchsorted(self.raw_ids, raw)
+        clipped = np.minimum(position, self.raw_ids.size - 1)
+        found = self.raw_ids[clipped] == raw
+        return np.where(found, clipped + FIRST_ID_INDEX, OOV_INDEX).astype(np.int32)
+
+    def raw_of(self, index: np.ndarray) -> np.ndarray:
+        """Raw ids of dense indices (padding and OOV give -1 in a separate mask: callers check index)."""
+        index = np.asarray(index, dtype=np.int64)
+        known = index >= FIRST_ID_INDEX
+        result = np.full(index.shape, -1, dtype=np.int64)
+        result[known] = self.raw_ids[index[known] - FIRST_ID_INDEX]
+        return result
+
+    def save(self, path: str | Path) -> None:
+        """Write as parquet with columns raw_id, index."""
+        pl.DataFrame(
+            {
+                "raw_id": self.raw_ids,
+                "index": np.arange(FIRST_ID_INDEX, len(self), dtype=np.int32),
+            }
+        ).write_parquet(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        """Read a vocabulary parquet written by :meth:`save`."""
+        frame = pl.read_parquet(path, columns=["raw_id"])
+        return cls(frame["raw_id"].to_numpy().astype(np.int64, copy=False))
