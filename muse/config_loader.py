@@ -121,7 +121,7 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
         return {name: _convert(value_hint, item, source, f"{key}.{name}") for name, item in value.items()}
     if hint is Any:
         return value
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return config_from_dict(hint, value, source, prefix=f"{key}.")
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         allowed = [member.value for member in hint]
