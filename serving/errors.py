@@ -1,0 +1,40 @@
+"""Domain errors of the scoring engine; the transport maps each to one gRPC status code.
+
+The engine raises these and knows nothing of gRPC; :mod:`serving.error_interceptor` is the one
+place that turns them into status codes.
+"""
+
+from __future__ import annotations
+
+
+class ServingError(Exception):
+    """Base of every error the engine reports to a caller; ``str(error)`` is safe to send."""
+
+
+class InvalidArgument(ServingError):
+    """The request itself is wrong; the message names the offending field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class ModelNotFound(ServingError):
+    """The request names a model bundle or variant that is not loaded."""
+
+
+class VariantUnavailable(ServingError):
+    """The user's assigned variant exists but its model cannot serve (for example, failed to load)."""
+
+
+class Overloaded(ServingError):
+    """Admission is full: the request is rejected at once instead of queueing without bound."""
+
+
+class NotReady(ServingError):
+    """The server is starting or draining and does not take new work."""
+
+
+class DeadlineExpired(ServingError):
+    """The caller's deadline passed before the work started, so the work was skipped."""
