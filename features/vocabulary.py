@@ -10,6 +10,32 @@ import polars as pl
 PADDING_INDEX = 0
 OOV_INDEX = 1
 FIRST_ID_INDEX = 2
+SORTED_QUERY_THRESHOLD = 1 << 20
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-D array."""
+    # Sort + neighbour mask: numpy 2.4's hash-based np.unique was 20-60x slower on 10M int64 ids.
+    ordered = np.sort(np.asarray(values).ravel())
+    if ordered.size == 0:
+        return ordered
+    distinct = np.empty(ordered.size, dtype=bool)
+    distinct[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=distinct[1:])
+    return ordered[distinct]
+
+
+def sorted_positions(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(haystack, needles, side="left")`` as int64, fast for many random needles."""
+    needles = np.asarray(needles)
+    if needles.size < SORTED_QUERY_THRESHOLD:
+        return np.searchsorted(haystack, needles).astype(np.int64, copy=False)
+    # Searching needles in ascending order walks the haystack cache-friendly: ~2x faster at 10M.
+    flat = needles.ravel()
+    order = pl.Series(flat).arg_sort().to_numpy()
+    positions = np.empty(needles.size, dtype=np.int64)
+    positions[order] = np.searchsorted(haystack, flat[order])
+    return positions.reshape(needles.shape)
 
 
 class Vocabulary:
@@ -26,7 +52,7 @@ class Vocabulary:
         """Vocabulary of every distinct id in the given arrays."""
         if not id_arrays:
             return cls(np.empty(0, dtype=np.int64))
-        return cls(np.unique(np.concatenate([np.asarray(a, dtype=np.int64).ravel() for a in id_arrays])))
+        return cls(sorted_unique(np.concatenate([np.asarray(a, dtype=np.int64).ravel() for a in id_arrays])))
 
     def __len__(self) -> int:
         """Number of rows an embedding table over this vocabulary needs (ids + padding + OOV)."""
@@ -37,7 +63,7 @@ class Vocabulary:
         raw = np.asarray(raw, dtype=np.int64)
         if self.raw_ids.size == 0:
             return np.full(raw.shape, OOV_INDEX, dtype=np.int32)
-        position = np.searchsorted(self.raw_ids, raw)
+        position = sorted_positions(self.raw_ids, raw)
         clipped = np.minimum(position, self.raw_ids.size - 1)
         found = self.raw_ids[clipped] == raw
         return np.where(found, clipped + FIRST_ID_INDEX, OOV_INDEX).astype(np.int32)
