@@ -32,7 +32,7 @@ class FeatureSpec:
 
     @classmethod
     def from_dataset(cls, dataset: Dataset) -> FeatureSpec:
-        """Sizes of ``dataset``'s vocabularies (profile vocabularies are named ``profile_<name>``)."""
+        """Sizes of ``dataset``'s vocabularies; features are named as its manifest lists them."""
         return cls(
             item_vocabulary_size=dataset.vocabulary_size("item"),
             category_vocabulary_size=dataset.vocabulary_size("category"),
@@ -40,13 +40,7 @@ class FeatureSpec:
                 (name, dataset.vocabulary_size(name)) for name in dataset.item_attributes
             ),
             profile_features=tuple(
-                (name, dataset.vocabulary_size(_profile_vocabulary(name)))
-                for name in dataset.profile_features
+                (name, dataset.vocabulary_size(name)) for name in dataset.profile_features
             ),
             multimodal_dim=dataset.embedding_dim,
         )
-
-
-def _profile_vocabulary(name: str) -> str:
-    # The manifest may list a profile feature bare or with its column prefix; the vocabulary has it.
-    return name if name.startswith("profile_") else f"profile_{name}"

@@ -32,91 +32,90 @@ def category_feature(role: str) -> str:
 
 
 def attribute_feature(name: str) -> str:
+    """Feature (and table) name of the target's item attribute ``name``."""
     return f"attribute_{name}"
 
 
 def profile_feature(name: str) -> str:
-    return f"profile_{name}"
+    """Feature (and table) name of the user profile feature ``name``."""
+    return f"user_{name}"
 
 
 class IdEmbeddings(nn.Module):
-    """Embeds dense (B, n) index tensors, keyed by feature name, into (B, n, D) float tensors."""
+    """Embeds dense (B, n) index tensors, keyed by feature name, into (B, n, D) float tensors.
+
+    The torchrec collection has one jagged feature per table (named after the table): every
+    feature of a table is concatenated along each sample's row and looked up at once, so a shared
+    table costs one lookup and one gradient per step however many roles read it.
+    """
 
     def __init__(self, features: FeatureSpec, dim: int, init_std: float) -> None:
         super().__init__()
         self.dim = dim
         init = functools.partial(nn.init.normal_, mean=0.0, std=init_std)
+        roles = {
+            ITEM_TABLE: (features.item_vocabulary_size, [item_feature(r) for r in SEQUENCE_ROLES]),
+            CATEGORY_TABLE: (
+                features.category_vocabulary_size,
+                [category_feature(r) for r in SEQUENCE_ROLES],
+            ),
+        }
+        for name, size in features.item_attributes:
+            roles[attribute_feature(name)] = (size, [attribute_feature(name)])
+        for name, size in features.profile_features:
+            roles[profile_feature(name)] = (size, [profile_feature(name)])
+        self.table_of_feature = {
+            feature: table
+            for table, (_, feature_names) in roles.items()
+            for feature in feature_names
+        }
+        self.table_names = list(roles)
         tables = [
             EmbeddingConfig(
-                name=ITEM_TABLE,
-                num_embeddings=features.item_vocabulary_size,
+                name=table,
+                num_embeddings=size,
                 embedding_dim=dim,
-                feature_names=[item_feature(role) for role in SEQUENCE_ROLES],
+                feature_names=[table],
                 init_fn=init,
-            ),
-            EmbeddingConfig(
-                name=CATEGORY_TABLE,
-                num_embeddings=features.category_vocabulary_size,
-                embedding_dim=dim,
-                feature_names=[category_feature(role) for role in SEQUENCE_ROLES],
-                init_fn=init,
-            ),
+            )
+            for table, (size, _) in roles.items()
         ]
-        for name, size in features.item_attributes:
-            tables.append(
-                EmbeddingConfig(
-                    name=attribute_feature(name),
-                    num_embeddings=size,
-                    embedding_dim=dim,
-                    feature_names=[attribute_feature(name)],
-                    init_fn=init,
-                )
-            )
-        for name, size in features.profile_features:
-            tables.append(
-                EmbeddingConfig(
-                    name=profile_feature(name),
-                    num_embeddings=size,
-                    embedding_dim=dim,
-                    feature_names=[profile_feature(name)],
-                    init_fn=init,
-                )
-            )
-        self.table_of_feature = {
-            feature: table.name for table in tables for feature in table.feature_names
-        }
-        self.feature_names = list(self.table_of_feature)
         self.collection = EmbeddingCollection(tables=tables, device=torch.device("cpu"))
 
     def forward(self, ids: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Through torchrec. ids: feature → (B, n) int64 (features left out are sent empty).
+        """Through torchrec. ids: feature → (B, n) int64, all with the same B.
 
         Returns feature → (B, n, D) float32 for each feature given.
         """
-        unknown = set(ids) - set(self.feature_names)
-        if unknown:
-            raise KeyError(f"unknown ID features {sorted(unknown)}")
-        batch = next(iter(ids.values())).shape[0]
-        device = next(iter(ids.values())).device
+        unknown = set(ids) - set(self.table_of_feature)
+        if unknown or not ids:
+            raise KeyError(f"unknown or no ID features: {sorted(unknown)}")
+        first = next(iter(ids.values()))
+        batch, device = first.shape[0], first.device
+        grouped: dict[str, list[str]] = {table: [] for table in self.table_names}
+        for name in ids:
+            grouped[self.table_of_feature[name]].append(name)
         values, lengths = [], []
-        for name in self.feature_names:
-            if name in ids:
-                values.append(ids[name].reshape(-1))
-                lengths.append(
-                    torch.full((batch,), ids[name].shape[1], dtype=torch.int64, device=device)
-                )
-            else:
-                lengths.append(torch.zeros(batch, dtype=torch.int64, device=device))
+        for table in self.table_names:
+            rows = [ids[name] for name in grouped[table]]
+            width = sum(row.shape[1] for row in rows)
+            if width:
+                values.append(torch.cat(rows, dim=1).reshape(-1))
+            lengths.append(torch.full((batch,), width, dtype=torch.int64, device=device))
         features = KeyedJaggedTensor(
-            keys=self.feature_names,
+            keys=self.table_names,
             values=torch.cat(values).to(torch.int64),
             lengths=torch.cat(lengths),
         )
         embedded = self.collection(features)
-        return {
-            name: embedded[name].values().reshape(batch, tensor.shape[1], self.dim)
-            for name, tensor in ids.items()
-        }
+        result: dict[str, torch.Tensor] = {}
+        for table in self.table_names:
+            widths = [ids[name].shape[1] for name in grouped[table]]
+            if not widths:
+                continue
+            rows = embedded[table].values().reshape(batch, sum(widths), self.dim)
+            result.update(zip(grouped[table], torch.split(rows, widths, dim=1), strict=True))
+        return result
 
     def lookup_plain(self, ids: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``F.embedding`` over the same weights (ONNX-exportable). Same shapes as ``forward``."""

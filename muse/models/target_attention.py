@@ -32,7 +32,7 @@ class IdTargetAttention(nn.Module):
     def project(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         projected = layer(x)
         if self.variant is SimilarityAwareVariant.CODE:
-            return projected * torch.sigmoid(projected)
+            return nn.functional.silu(projected)
         return projected
 
     def id_logits(self, target: torch.Tensor, behaviours: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,140 @@
+"""Ranking configs: every TOML loads, bad ones fail clearly; FeatureSpec comes from a dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from features.dataset import Dataset, DatasetParts, write_dataset
+from features.vocabulary import Vocabulary
+from muse.config_loader import ConfigError, config_from_dict, load_config
+from muse.models import (
+    FeatureSpec,
+    LongTermAttention,
+    RankingModelConfig,
+    SearchConfig,
+    SearchKind,
+    ShortTermAttention,
+)
+from tests.models.tiny_models import CONFIG_DIR, CONFIG_NAMES, load_model_config
+
+EXPECTED_CONFIGS = {
+    "muse",
+    "din_last50",
+    "din_full",
+    "sim_hard",
+    "sim_soft",
+    "eta",
+    "twin",
+    "muse_id_ta_only",
+    "muse_simtier_only",
+    "muse_ta_simtier",
+    "muse_sata_only",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelFile:
+    model: RankingModelConfig
+
+
+def test_every_model_and_ablation_has_a_config() -> None:
+    assert set(CONFIG_NAMES) >= EXPECTED_CONFIGS
+    for name in CONFIG_NAMES:
+        config = load_config(_ModelFile, CONFIG_DIR / f"{name}.toml").model
+        assert config.name == name
+
+
+def test_muse_config_is_the_published_default() -> None:
+    config = load_model_config("muse")
+    assert config == RankingModelConfig()
+    assert config.search == SearchConfig(kind=SearchKind.MULTIMODAL_COSINE, top_k=50)
+    assert config.simtier_bins == 22 and config.id_embedding_dim == 16
+    assert config.tower_hidden == (256, 128, 64)
+
+
+def test_ablations_differ_from_muse_only_in_the_long_term_parts() -> None:
+    muse = load_model_config("muse")
+    expected = {
+        "muse_id_ta_only": (LongTermAttention.TARGET, False),
+        "muse_simtier_only": (LongTermAttention.NONE, True),
+        "muse_ta_simtier": (LongTermAttention.TARGET, True),
+        "muse_sata_only": (LongTermAttention.SIMILARITY_AWARE, False),
+    }
+    for name, (attention, simtier) in expected.items():
+        ablation = load_model_config(name)
+        assert ablation == dataclasses.replace(
+            muse,
+            name=name,
+            long_term_attention=attention,
+            simtier_top_k=simtier,
+            simtier_recent=simtier,
+        )
+    din = load_model_config("din_last50")
+    assert (
+        din.search.kind is SearchKind.NONE
+        and din.short_term_attention is ShortTermAttention.ACTIVATION_UNIT
+    )
+    assert load_model_config("din_full").recent_length == 0
+
+
+def test_unknown_keys_and_bad_values_are_rejected(tmp_path: Path) -> None:
+    text = (CONFIG_DIR / "muse.toml").read_text()
+    with pytest.raises(ConfigError, match="model.search.top_k must be an integer"):
+        load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.search.top_k='fifty'"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.heads=4"])
+    with pytest.raises(ConfigError, match="long_term_attention must be one of"):
+        load_config(
+            _ModelFile, CONFIG_DIR / "muse.toml", ["model.long_term_attention='multi_head'"]
+        )
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('kind = "multimodal_cosine"', 'kind = "none"'))
+    with pytest.raises(ConfigError, match="selects no behaviours"):
+        load_config(_ModelFile, bad)
+
+
+def test_inconsistent_compositions_are_rejected() -> None:
+    with pytest.raises(ValueError, match="shared_attention"):
+        RankingModelConfig(
+            search=SearchConfig(kind=SearchKind.SHARED_ATTENTION),
+            long_term_attention=LongTermAttention.NONE,
+        )
+    with pytest.raises(ValueError, match="divide 1"):
+        RankingModelConfig(simtier_tier_width=0.3)
+    with pytest.raises(ConfigError, match="top_k must be ≥ 1"):
+        config_from_dict(SearchConfig, {"top_k": 0})
+
+
+def test_feature_spec_from_dataset(tmp_path: Path) -> None:
+    items = Vocabulary.from_ids(np.arange(10, 15))
+    parts = DatasetParts(
+        vocabularies={
+            "item": items,
+            "category": Vocabulary.from_ids(np.array([1, 2, 3])),
+            "city": Vocabulary.from_ids(np.array([7, 8])),
+            "profile_age": Vocabulary.from_ids(np.arange(4)),
+        },
+        items=pl.DataFrame({"item_index": np.arange(2, 7, dtype=np.int32)}),
+        item_embeddings=np.zeros((len(items), 8), dtype=np.int8),
+        sequence_offsets=np.array([0, 2]),
+        sequence_items=np.array([2, 3], dtype=np.int32),
+        sequence_categories=np.array([2, 2], dtype=np.int32),
+        sequence_timestamps=np.array([1, 2]),
+        users=pl.DataFrame({"user_index": np.zeros(1, dtype=np.int32), "user_id": [5]}),
+        samples={},
+        item_attributes=("city",),
+        profile_features=("profile_age",),
+    )
+    spec = FeatureSpec.from_dataset(Dataset(write_dataset(parts, tmp_path / "ds")))
+    assert spec == FeatureSpec(
+        item_vocabulary_size=7,
+        category_vocabulary_size=5,
+        item_attributes=(("city", 4),),
+        profile_features=(("profile_age", 6),),
+        multimodal_dim=8,
+    )
