@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from muse.models import FeatureSpec, SimilarityAwareVariant
+from muse.models.activation_unit_attention import ActivationUnitAttention
 from muse.models.masked_pooling import attention_pool, masked_mean
 from muse.models.similarity_aware_attention import SimilarityAwareAttention
 from muse.models.simtier import SimTier
@@ -154,3 +155,13 @@ def test_recent_window_and_cosines(name: str, features: FeatureSpec, table: Embe
     torch.testing.assert_close(
         inputs.recent_cosines, expected * inputs.recent_mask, atol=1e-6, rtol=0
     )
+
+
+def test_activation_unit_matches_the_concatenated_mlp() -> None:
+    torch.manual_seed(0)
+    unit = ActivationUnitAttention(4, (6, 3))
+    target, behaviours = torch.randn(2, 4), torch.randn(2, 5, 4)
+    query = target.unsqueeze(1).expand_as(behaviours)
+    pair = torch.cat([query, behaviours, query - behaviours, query * behaviours], dim=-1)
+    expected = unit.rest(unit.first(pair)).squeeze(-1)
+    torch.testing.assert_close(unit.logits(target, behaviours, torch.zeros(2, 5)), expected)
