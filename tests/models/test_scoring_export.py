@@ -25,7 +25,9 @@ def test_muse_score_exports_with_dynamic_batch_and_k(
     model = build("muse", features, table, seed=3).eval()
     example = model.select(random_batch([0, 5, 12], 16, seed=1))  # row 0: no history
     path = export_scoring_onnx(model, example, tmp_path / "score.onnx")
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     with torch.no_grad():
         np.testing.assert_allclose(
             _run(session, example), model.score(example).numpy(), atol=1e-5, rtol=0
