@@ -140,11 +140,13 @@ def test_histories_shorter_than_k_and_n(
     assert inputs.selected_items.shape == (3, expected_k)
     assert inputs.recent_items.shape == (3, config.recent_length or 4)
     assert inputs.recent_mask.sum(1).tolist() == [0, 2, 4]
-    if expected_k:
-        assert (
-            inputs.selected_mask.sum(1).tolist() == [0, 2, 4]
-            or config.search.kind is SearchKind.SAME_CATEGORY
+    if config.search.kind is SearchKind.SAME_CATEGORY:
+        same = (batch.history_categories == batch.target_category[:, None]) & (
+            batch.history_items >= 2
         )
+        assert inputs.selected_mask.sum(1).tolist() == same.sum(1).tolist()
+    elif expected_k:
+        assert inputs.selected_mask.sum(1).tolist() == [0, 2, 4]
     assert torch.isfinite(model(batch).logits).all()
 
 
