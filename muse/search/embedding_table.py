@@ -16,7 +16,9 @@ class EmbeddingTable:
 
     def __init__(self, array: np.ndarray, scale: float = 1.0) -> None:
         if array.ndim != 2 or array.dtype not in (np.int8, np.float16, np.float32):
-            raise ValueError(f"embedding table must be 2-D int8/float16/float32, got {array.dtype} {array.shape}")
+            raise ValueError(
+                f"embedding table must be 2-D int8/float16/float32, got {array.dtype} {array.shape}"
+            )
         self.array = array
         self.scale = float(scale)
 

@@ -36,7 +36,9 @@ def reference_top_k_gathered(
     mask = values > EXCLUDED_SCORE
     if kept < k:
         pad = k - kept
-        values = torch.cat([values, values.new_full((batch, num_candidates, pad), EXCLUDED_SCORE)], -1)
+        values = torch.cat(
+            [values, values.new_full((batch, num_candidates, pad), EXCLUDED_SCORE)], -1
+        )
         positions = torch.cat([positions, positions.new_full((batch, num_candidates, pad), -1)], -1)
         mask = torch.cat([mask, mask.new_zeros((batch, num_candidates, pad))], -1)
     positions = positions.masked_fill(~mask, -1)

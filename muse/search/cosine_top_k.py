@@ -1,0 +1,317 @@
+"""Fast exact GSU search: top-K cosine of candidates against lifelong histories.
+
+Same signatures and results as :mod:`muse.search.reference` (ties may break either way), shared
+by the ranking model (``top_k`` every training step) and the scoring server (``top_k_prepared``
+on cached histories, see :mod:`muse.search.history_cache`).
+
+Paths on the native CPU backend:
+- few candidates (C ≤ ``EXACT_PATH_MAX_CANDIDATES``): every row is scored exactly in fp32 straight
+  from the table (or the given rows) with a fused running top-K; memory-bound, no packing.
+- more candidates: the history is packed to int8, candidates are quantised to int16, and a fused
+  kernel keeps only rows whose score interval can reach the running K-th best; survivors are
+  re-scored exactly in fp32.
+The torch backend (CUDA, or CPU without the kernels) streams L in chunks with a running topk.
+Memory stays bounded in every path: no C×L score matrix is materialised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from features.vocabulary import FIRST_ID_INDEX
+from muse.search import native_library as native
+from muse.search.device import SearchBackend, search_threads, select_backend
+from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask
+from muse.search.prepared_history import (
+    PreparedHistory,
+    prepare_from_embeddings,
+    prepare_from_table,
+)
+from muse.search.search_result import EXCLUDED_SCORE, SearchResult
+
+# Up to this many candidates per history, scoring every row exactly beats packing it.
+EXACT_PATH_MAX_CANDIDATES = 4
+# Packed history blocks (8 rows each) scanned per candidate group before moving on: keeps the
+# codes of a chunk in L1/L2 while every candidate passes over it.
+CHUNK_BLOCKS = 64
+# The torch backend's score chunk: at most this many fp32 scores in flight.
+TORCH_CHUNK_SCORES = 8 * 1024 * 1024
+
+_TABLE_KINDS = {
+    np.dtype(np.int8): native.EXACT_TABLE_INT8,
+    np.dtype(np.float16): native.EXACT_TABLE_FLOAT16,
+    np.dtype(np.float32): native.EXACT_TABLE_FLOAT32,
+}
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be ≥ 1, got {k}")
+
+
+def _empty_outputs(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.empty(shape, dtype=torch.int64),
+        torch.empty(shape, dtype=torch.float32),
+        torch.empty(shape, dtype=torch.bool),
+    )
+
+
+@torch.no_grad()
+def top_k(
+    table: EmbeddingTable,
+    history_items: torch.Tensor,
+    candidates: torch.Tensor,
+    k: int,
+    backend: SearchBackend | None = None,
+) -> SearchResult:
+    """Exact top-K cosine from item indices.
+
+    history_items: (B, L) int64 item indices (0 padding, 1 OOV: never returned).
+    candidates: (B, C, D) float candidate embeddings (normalised here).
+    Returns SearchResult with (B, C, K) tensors on the candidates' device.
+    """
+    _check_k(k)
+    _check_batch_shapes(history_items.shape, candidates.shape, table.dim)
+    _check_item_range(history_items, table.num_rows)
+    device = candidates.device
+    backend = backend or select_backend(device)
+    queries = normalize_rows(candidates.detach().float())
+    if backend is SearchBackend.TORCH:
+        history = table.gather_normalized(history_items.detach().cpu()).to(device)
+        return _torch_search(history, searchable_mask(history_items).to(device), queries, k)
+    queries = queries.cpu().contiguous()
+    items = history_items.detach().to("cpu", torch.int64).contiguous()
+    batch, length = items.shape
+    num_candidates = queries.shape[1]
+    kind = _TABLE_KINDS.get(table.array.dtype)
+    if num_candidates <= EXACT_PATH_MAX_CANDIDATES and kind is not None:
+        array = np.ascontiguousarray(table.array)
+        positions, cosines, mask = _empty_outputs((batch, num_candidates, k))
+        status = native.load_native_library().gsu_search_exact(  # type: ignore[union-attr]
+            kind,
+            array.ctypes.data,
+            table.num_rows,
+            items.data_ptr(),
+            None,
+            FIRST_ID_INDEX,
+            batch,
+            length,
+            table.dim,
+            queries.data_ptr(),
+            num_candidates,
+            k,
+            search_threads(),
+            positions.data_ptr(),
+            cosines.data_ptr(),
+            mask.data_ptr(),
+        )
+        if status != 0:
+            raise IndexError(f"history item index out of range [0, {table.num_rows})")
+        return _to_device(SearchResult(positions, cosines, mask), device)
+    parts = [
+        _native_search_prepared(prepare_from_table(table, items[b], backend), queries[b], k)
+        for b in range(batch)
+    ]
+    return _to_device(_stack(parts, (batch, num_candidates, k)), device)
+
+
+@torch.no_grad()
+def top_k_gathered(
+    history_embeddings: torch.Tensor,
+    searchable: torch.Tensor,
+    candidates: torch.Tensor,
+    k: int,
+    backend: SearchBackend | None = None,
+) -> SearchResult:
+    """Exact top-K cosine over gathered histories.
+
+    history_embeddings: (B, L, D) float (normalised here).
+    searchable: (B, L) bool, True where a behaviour may be returned.
+    candidates: (B, C, D) float (normalised here).
+    Returns SearchResult with (B, C, K) tensors on the candidates' device.
+    """
+    _check_k(k)
+    if history_embeddings.dim() != 3 or searchable.shape != history_embeddings.shape[:2]:
+        raise ValueError(
+            f"expected history (B, L, D) and searchable (B, L), got "
+            f"{tuple(history_embeddings.shape)} and {tuple(searchable.shape)}"
+        )
+    _check_batch_shapes(history_embeddings.shape[:2], candidates.shape, history_embeddings.shape[2])
+    device = candidates.device
+    backend = backend or select_backend(device)
+    queries = normalize_rows(candidates.detach().float())
+    if backend is SearchBackend.TORCH:
+        history = normalize_rows(history_embeddings.detach().to(device, torch.float32))
+        return _torch_search(history, searchable.to(device, torch.bool), queries, k)
+    queries = queries.cpu().contiguous()
+    batch, length, dim = history_embeddings.shape
+    num_candidates = queries.shape[1]
+    if num_candidates <= EXACT_PATH_MAX_CANDIDATES:
+        rows = normalize_rows(history_embeddings.detach().to("cpu", torch.float32)).contiguous()
+        mask_in = searchable.detach().to("cpu", torch.bool).contiguous()
+        positions, cosines, mask = _empty_outputs((batch, num_candidates, k))
+        native.load_native_library().gsu_search_exact(  # type: ignore[union-attr]
+            native.EXACT_ROWS_FLOAT32,
+            rows.data_ptr(),
+            0,
+            None,
+            mask_in.data_ptr(),
+            FIRST_ID_INDEX,
+            batch,
+            length,
+            dim,
+            queries.data_ptr(),
+            num_candidates,
+            k,
+            search_threads(),
+            positions.data_ptr(),
+            cosines.data_ptr(),
+            mask.data_ptr(),
+        )
+        return _to_device(SearchResult(positions, cosines, mask), device)
+    parts = [
+        _native_search_prepared(
+            prepare_from_embeddings(history_embeddings[b], searchable[b], backend), queries[b], k
+        )
+        for b in range(batch)
+    ]
+    return _to_device(_stack(parts, (batch, num_candidates, k)), device)
+
+
+@torch.no_grad()
+def top_k_prepared(history: PreparedHistory, candidates: torch.Tensor, k: int) -> SearchResult:
+    """Exact top-K cosine of C candidates against one prepared (e.g. cached) history.
+
+    candidates: (C, D) float (normalised here).
+    Returns SearchResult with (1, C, K) tensors.
+    """
+    _check_k(k)
+    if candidates.dim() != 2 or candidates.shape[1] != history.dim:
+        raise ValueError(f"candidates must be (C, {history.dim}), got {tuple(candidates.shape)}")
+    queries = normalize_rows(candidates.detach().float())
+    if history.backend is SearchBackend.TORCH:
+        assert history.rows is not None
+        return _torch_search(
+            history.rows[None], history.searchable[None], queries.to(history.device)[None], k
+        )
+    result = _native_search_prepared(history, queries.cpu().contiguous(), k)
+    return SearchResult(result.positions[None], result.cosines[None], result.mask[None])
+
+
+def _native_search_prepared(
+    history: PreparedHistory, queries: torch.Tensor, k: int
+) -> SearchResult:
+    """queries: (C, D) normalised fp32 contiguous CPU. Returns (C, K) tensors."""
+    library = native.load_native_library()
+    assert library is not None and history.codes is not None
+    assert history.scale is not None and history.penalty is not None
+    num_candidates, dim = queries.shape
+    dim_pad = history.dim_pad
+    query_codes = torch.empty((num_candidates, dim_pad), dtype=torch.int16)
+    value_scale = torch.empty(num_candidates, dtype=torch.float32)
+    beta = torch.empty(num_candidates, dtype=torch.float32)
+    library.gsu_prepare_queries(
+        queries.data_ptr(),
+        num_candidates,
+        dim,
+        dim_pad,
+        history.row_error,
+        query_codes.data_ptr(),
+        value_scale.data_ptr(),
+        beta.data_ptr(),
+    )
+    positions, cosines, mask = _empty_outputs((num_candidates, k))
+    exact_kind = native.EXACT_PACKED_INT8 if history.rows is None else native.EXACT_ROWS_FLOAT32
+    library.gsu_search_packed(
+        history.codes.data_ptr(),
+        history.scale.data_ptr(),
+        history.penalty.data_ptr(),
+        history.scale.numel(),
+        dim,
+        dim_pad,
+        exact_kind,
+        history.rows.data_ptr() if history.rows is not None else None,
+        query_codes.data_ptr(),
+        value_scale.data_ptr(),
+        beta.data_ptr(),
+        queries.data_ptr(),
+        num_candidates,
+        k,
+        search_threads(),
+        CHUNK_BLOCKS,
+        positions.data_ptr(),
+        cosines.data_ptr(),
+        mask.data_ptr(),
+    )
+    return SearchResult(positions, cosines, mask)
+
+
+def _torch_search(
+    history: torch.Tensor, searchable: torch.Tensor, queries: torch.Tensor, k: int
+) -> SearchResult:
+    """Chunked exact fp32 search. history (B, L, D) and queries (B, C, D) normalised."""
+    batch, length, _ = history.shape
+    num_candidates = queries.shape[1]
+    device = queries.device
+    chunk = max(1, min(max(length, 1), TORCH_CHUNK_SCORES // max(1, batch * num_candidates)))
+    best_values = torch.empty((batch, num_candidates, 0), device=device)
+    best_positions = torch.empty((batch, num_candidates, 0), dtype=torch.int64, device=device)
+    for start in range(0, length, chunk):
+        end = min(length, start + chunk)
+        scores = torch.einsum("bcd,bld->bcl", queries, history[:, start:end])
+        scores = scores.masked_fill(~searchable[:, None, start:end], EXCLUDED_SCORE)
+        positions = torch.arange(start, end, device=device).expand(batch, num_candidates, -1)
+        values = torch.cat([best_values, scores], dim=-1)
+        merged_positions = torch.cat([best_positions, positions], dim=-1)
+        kept = min(k, values.shape[-1])
+        best_values, order = torch.topk(values, kept, dim=-1, largest=True, sorted=True)
+        best_positions = torch.gather(merged_positions, -1, order)
+    mask = best_values > EXCLUDED_SCORE
+    pad = k - best_values.shape[-1]
+    if pad:
+        shape = (batch, num_candidates, pad)
+        best_values = torch.cat([best_values, best_values.new_full(shape, EXCLUDED_SCORE)], -1)
+        best_positions = torch.cat([best_positions, best_positions.new_full(shape, -1)], -1)
+        mask = torch.cat([mask, mask.new_zeros(shape)], -1)
+    return SearchResult(
+        positions=best_positions.masked_fill(~mask, -1),
+        cosines=best_values.masked_fill(~mask, 0.0),
+        mask=mask,
+    )
+
+
+def _check_batch_shapes(history_shape: torch.Size, candidate_shape: torch.Size, dim: int) -> None:
+    if len(history_shape) != 2 or len(candidate_shape) != 3:
+        raise ValueError(
+            f"expected history (B, L) and candidates (B, C, D), got {tuple(history_shape)}, {tuple(candidate_shape)}"
+        )
+    if candidate_shape[0] != history_shape[0] or candidate_shape[2] != dim:
+        raise ValueError(
+            f"candidates {tuple(candidate_shape)} do not match history batch {history_shape[0]} and width {dim}"
+        )
+
+
+def _check_item_range(history_items: torch.Tensor, num_rows: int) -> None:
+    if history_items.numel():
+        low, high = torch.aminmax(history_items)
+        if int(low) < 0 or int(high) >= num_rows:
+            raise IndexError(f"history item index out of range [0, {num_rows})")
+
+
+def _stack(parts: list[SearchResult], shape: tuple[int, int, int]) -> SearchResult:
+    if not parts:
+        positions, cosines, mask = _empty_outputs(shape)
+        return SearchResult(positions, cosines, mask)
+    return SearchResult(
+        torch.stack([p.positions for p in parts]),
+        torch.stack([p.cosines for p in parts]),
+        torch.stack([p.mask for p in parts]),
+    )
+
+
+def _to_device(result: SearchResult, device: torch.device) -> SearchResult:
+    if device.type == "cpu":
+        return result
+    return SearchResult(*(t.to(device) for t in result))

@@ -1,0 +1,72 @@
+"""The one place that picks how GSU searches run on this machine: native CPU kernels or torch.
+
+- ``NATIVE_CPU``: the fused AVX2 int16 kernels of :mod:`muse.search.native_library` (bounded
+  approximate scores, exact fp32 re-scoring of survivors). Chosen for CPU tensors when the
+  kernels build and load.
+- ``TORCH``: chunked exact fp32 matmul with a running ``torch.topk``, on the tensors' own device.
+  Chosen for CUDA tensors (the GPU does the work) and as the CPU fallback. TF32 is not used, so
+  results stay fp32-exact on GPUs too.
+
+AMX is reported but not used: on the machines measured, the int16 kernels ran at the same or a
+higher rate than torch's bf16 matmul followed by selection (see docs/results/gsu.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+
+import torch
+
+from muse.search.native_library import load_native_library
+
+
+class SearchBackend(enum.Enum):
+    NATIVE_CPU = "native-cpu"
+    TORCH = "torch"
+
+
+@dataclass(frozen=True)
+class HardwareInfo:
+    """What this machine offers the search."""
+
+    cpu_capability: str
+    amx_bf16: bool
+    cuda: bool
+    native_kernels: bool
+    threads: int
+
+
+def hardware_info() -> HardwareInfo:
+    """Probe CPU capability, AMX, CUDA and the native kernels (builds them on first call)."""
+    amx_probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return HardwareInfo(
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        amx_bf16=bool(amx_probe()) if amx_probe is not None else False,
+        cuda=torch.cuda.is_available(),
+        native_kernels=load_native_library() is not None,
+        threads=torch.get_num_threads(),
+    )
+
+
+def select_backend(device: torch.device | str | None = None) -> SearchBackend:
+    """The backend for tensors on ``device`` (CPU when None).
+
+    $MUSE_GSU_BACKEND (``native-cpu`` or ``torch``) forces a choice for CPU tensors.
+    """
+    resolved = torch.device(device) if device is not None else torch.device("cpu")
+    if resolved.type != "cpu":
+        return SearchBackend.TORCH
+    forced = os.environ.get("MUSE_GSU_BACKEND")
+    if forced:
+        backend = SearchBackend(forced)
+        if backend is SearchBackend.NATIVE_CPU and load_native_library() is None:
+            raise RuntimeError("MUSE_GSU_BACKEND=native-cpu but the native kernels are unavailable")
+        return backend
+    return SearchBackend.NATIVE_CPU if load_native_library() is not None else SearchBackend.TORCH
+
+
+def search_threads() -> int:
+    """Threads the native kernels use: torch's intra-op setting, so one knob governs both."""
+    return max(1, torch.get_num_threads())

@@ -1,0 +1,181 @@
+"""One user's history made ready for repeated GSU searches (what the per-user cache holds).
+
+For the native CPU backend the history is packed into int8 codes in blocks of 8 rows × 2 dims with
+a per-row scale (see ``native/gsu_kernels.cpp``). Rows from an int8 table are packed exactly; rows
+given as floats are quantised, their normalised fp32 rows are kept for exact re-scoring, and the
+largest quantisation error bounds the approximate scores. For the torch backend the history is
+the normalised fp32 matrix itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from features.vocabulary import FIRST_ID_INDEX
+from muse.search.device import SearchBackend, search_threads, select_backend
+from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask
+from muse.search.native_library import load_native_library
+
+BLOCK_ROWS = 8
+
+
+@dataclass(frozen=True)
+class PreparedHistory:
+    """A gathered, normalised history of L rows of width D.
+
+    backend: the backend that prepared it (searches run on the same one).
+    searchable: (L,) bool, True where a behaviour may be returned.
+    rows: (L, D) float32 normalised rows, or None when ``codes`` hold the rows exactly.
+    codes: native only, (L_pad / 8, D_pad / 2, 8, 2) int8 packed rows.
+    scale: native only, (L_pad,) float32: row ≈ codes · scale.
+    penalty: native only, (L_pad,) float32: 0 for searchable rows, -1e30 otherwise.
+    row_error: largest ‖row − codes·scale‖ (0 when exact).
+    """
+
+    backend: SearchBackend
+    length: int
+    dim: int
+    searchable: torch.Tensor
+    rows: torch.Tensor | None
+    codes: torch.Tensor | None
+    scale: torch.Tensor | None
+    penalty: torch.Tensor | None
+    row_error: float
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by this history's tensors (what the cache budgets)."""
+        tensors = (self.searchable, self.rows, self.codes, self.scale, self.penalty)
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+    @property
+    def dim_pad(self) -> int:
+        return self.dim + self.dim % 2
+
+    @property
+    def device(self) -> torch.device:
+        return self.searchable.device
+
+
+def _padded_length(length: int) -> int:
+    return -(-length // BLOCK_ROWS) * BLOCK_ROWS
+
+
+def _empty_packed(length: int, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    length_pad = _padded_length(length)
+    dim_pad = dim + dim % 2
+    codes = torch.empty((length_pad // BLOCK_ROWS, dim_pad // 2, BLOCK_ROWS, 2), dtype=torch.int8)
+    scale = torch.empty(length_pad, dtype=torch.float32)
+    penalty = torch.empty(length_pad, dtype=torch.float32)
+    return codes, scale, penalty
+
+
+def prepare_from_table(
+    table: EmbeddingTable,
+    history_items: torch.Tensor,
+    backend: SearchBackend | None = None,
+    device: torch.device | str | None = None,
+) -> PreparedHistory:
+    """Gather and prepare one history. history_items: (L,) int64 item indices (0/1 never returned)."""
+    if history_items.dim() != 1:
+        raise ValueError(f"history_items must be (L,), got {tuple(history_items.shape)}")
+    backend = backend or select_backend(device)
+    items = history_items.detach().to("cpu", torch.int64).contiguous()
+    if items.numel() and (int(items.min()) < 0 or int(items.max()) >= table.num_rows):
+        raise IndexError(f"history item index out of range [0, {table.num_rows})")
+    if backend is SearchBackend.NATIVE_CPU and table.array.dtype == np.int8:
+        library = load_native_library()
+        assert library is not None
+        array = np.ascontiguousarray(table.array)
+        codes, scale, penalty = _empty_packed(items.numel(), table.dim)
+        status = library.gsu_pack_table_int8(
+            array.ctypes.data,
+            table.num_rows,
+            table.dim,
+            items.data_ptr(),
+            items.numel(),
+            FIRST_ID_INDEX,
+            codes.data_ptr(),
+            scale.data_ptr(),
+            penalty.data_ptr(),
+            scale.numel(),
+            codes.shape[1] * 2,
+            search_threads(),
+        )
+        if status != 0:
+            raise IndexError(f"history item index out of range [0, {table.num_rows})")
+        return PreparedHistory(
+            backend=backend,
+            length=items.numel(),
+            dim=table.dim,
+            searchable=searchable_mask(items),
+            rows=None,
+            codes=codes,
+            scale=scale,
+            penalty=penalty,
+            row_error=0.0,
+        )
+    return prepare_from_embeddings(
+        table.gather(items), searchable_mask(items), backend=backend, device=device
+    )
+
+
+def prepare_from_embeddings(
+    history_embeddings: torch.Tensor,
+    searchable: torch.Tensor,
+    backend: SearchBackend | None = None,
+    device: torch.device | str | None = None,
+) -> PreparedHistory:
+    """Prepare one gathered history. history_embeddings: (L, D) float (normalised here); searchable: (L,) bool."""
+    if history_embeddings.dim() != 2 or searchable.shape != history_embeddings.shape[:1]:
+        raise ValueError(
+            f"expected history (L, D) and searchable (L,), got {tuple(history_embeddings.shape)} "
+            f"and {tuple(searchable.shape)}"
+        )
+    device = device if device is not None else history_embeddings.device
+    backend = backend or select_backend(device)
+    if backend is SearchBackend.TORCH:
+        rows = normalize_rows(history_embeddings.to(device, torch.float32)).contiguous()
+        return PreparedHistory(
+            backend=backend,
+            length=rows.shape[0],
+            dim=rows.shape[1],
+            searchable=searchable.to(device, torch.bool).contiguous(),
+            rows=rows,
+            codes=None,
+            scale=None,
+            penalty=None,
+            row_error=0.0,
+        )
+    library = load_native_library()
+    assert library is not None
+    rows = normalize_rows(history_embeddings.detach().to("cpu", torch.float32)).contiguous()
+    mask = searchable.detach().to("cpu", torch.bool).contiguous()
+    length, dim = rows.shape
+    codes, scale, penalty = _empty_packed(length, dim)
+    row_error = library.gsu_pack_rows_float32(
+        rows.data_ptr(),
+        mask.data_ptr(),
+        length,
+        dim,
+        codes.data_ptr(),
+        scale.data_ptr(),
+        penalty.data_ptr(),
+        scale.numel(),
+        codes.shape[1] * 2,
+        search_threads(),
+    )
+    return PreparedHistory(
+        backend=backend,
+        length=length,
+        dim=dim,
+        searchable=mask,
+        rows=rows,
+        codes=codes,
+        scale=scale,
+        penalty=penalty,
+        row_error=float(row_error),
+    )
