@@ -20,5 +20,12 @@ class Dice(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, W) → (B, W)."""
-        gate = torch.sigmoid(self.norm(x))
+        if self.training and x.shape[0] == 1:
+            # One sample has no batch statistics (BatchNorm refuses it): use the running ones.
+            normalized = nn.functional.batch_norm(
+                x, self.norm.running_mean, self.norm.running_var, training=False, eps=self.norm.eps
+            )
+        else:
+            normalized = self.norm(x)
+        gate = torch.sigmoid(normalized)
         return gate * x + (1.0 - gate) * self.alpha * x

@@ -172,3 +172,10 @@ def test_search_never_selects_padding_or_oov(
             inputs.selected_mask.sum(1).tolist()
             == searchable.clamp(max=model.config.search.top_k).tolist()
         )
+
+
+def test_a_batch_of_one_trains(name: str, features: FeatureSpec, table: EmbeddingTable) -> None:
+    model = build(name, features, table).train()
+    output = model(random_batch([5], 8, seed=9))
+    assert output.logits.shape == (1,) and torch.isfinite(output.logits).all()
+    output.logits.sum().backward()
