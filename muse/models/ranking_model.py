@@ -92,22 +92,19 @@ class RankingModel(nn.Module):
     def tower_input_width(self) -> int:
         """Width of the concatenated features the tower reads."""
         config, dim = self.config, self.config.id_embedding_dim
-        width = 2 * dim  # target item ⊕ category
-        width += dim * (len(self.features.item_attributes) + len(self.features.profile_features))
-        width += (
-            2
-            * dim
-            * sum(
-                [
-                    self.short_term is not None,
-                    self.long_term is not None,
-                    config.mean_pool_top_k,
-                    config.mean_pool_recent,
-                ]
-            )
+        pooled_behaviours = sum(
+            [
+                self.short_term is not None,
+                self.long_term is not None,
+                config.mean_pool_top_k,
+                config.mean_pool_recent,
+            ]
         )
-        width += config.simtier_bins * (int(config.simtier_top_k) + int(config.simtier_recent))
-        return width
+        target_and_user = (
+            2 + len(self.features.item_attributes) + len(self.features.profile_features)
+        )
+        simtier = config.simtier_bins * (int(config.simtier_top_k) + int(config.simtier_recent))
+        return 2 * dim * pooled_behaviours + dim * target_and_user + simtier
 
     # ---- first stage -------------------------------------------------------------------------
 
@@ -121,68 +118,62 @@ class RankingModel(nn.Module):
         batch: RankingBatch with histories (B, L). Returns Selection with K = search.top_k
         (0 without a search) and N = recent_length (L when recent_length is 0).
         """
-        config = self.config
-        items, categories = batch.history_items, batch.history_categories
-        batch_size, length = items.shape
-        target_multimodal = (
-            self.table.gather_normalized(batch.target_item) if config.uses_multimodal else None
-        )
-
-        window = config.recent_length or length
-        recent_items = _right_window(items, window)
-        recent_categories = _right_window(categories, window)
-        recent_mask = recent_items != PADDING_INDEX
-        recent_cosines = self._cosines(
-            target_multimodal, recent_items, recent_mask, config.simtier_recent
-        )
-
-        auxiliary_logits = None
-        if self.search is None:
-            empty = items.new_zeros((batch_size, 0))
-            selected_items, selected_categories = empty, empty
-            selected_mask = torch.zeros((batch_size, 0), dtype=torch.bool, device=items.device)
-            selected_cosines = torch.zeros(
-                (batch_size, 0), dtype=torch.float32, device=items.device
-            )
-        else:
-            found = self.search(
-                SearchRequest(batch, self.table, target_multimodal, self.sparse, self.long_term)
-            )
-            selected_mask = found.mask
-            positions = found.positions.clamp_min(0)
-            selected_items = torch.gather(items, 1, positions).masked_fill(
-                ~selected_mask, PADDING_INDEX
-            )
-            selected_categories = torch.gather(categories, 1, positions).masked_fill(
-                ~selected_mask, PADDING_INDEX
-            )
-            if found.cosines is not None:
-                selected_cosines = found.cosines
-            else:
-                needs = (
-                    config.long_term_attention is LongTermAttention.SIMILARITY_AWARE
-                    or config.simtier_top_k
-                )
-                selected_cosines = self._cosines(
-                    target_multimodal, selected_items, selected_mask, needs
-                )
-            auxiliary_logits = found.auxiliary_logits
-
+        target_multimodal = None
+        if self.config.uses_multimodal:
+            target_multimodal = self.table.gather_normalized(batch.target_item)  # (B, Dm)
+        recent = self._select_recent(batch, target_multimodal)
+        searched, auxiliary_logits = self._select_searched(batch, target_multimodal)
         inputs = ScoringInputs(
-            user_profile=batch.user_profile,
-            target_item=batch.target_item,
-            target_category=batch.target_category,
-            target_attributes=batch.target_attributes,
-            selected_items=selected_items,
-            selected_categories=selected_categories,
-            selected_cosines=selected_cosines.to(torch.float32),
-            selected_mask=selected_mask,
-            recent_items=recent_items,
-            recent_categories=recent_categories,
-            recent_cosines=recent_cosines,
-            recent_mask=recent_mask,
+            batch.user_profile,
+            batch.target_item,
+            batch.target_category,
+            batch.target_attributes,
+            *searched,
+            *recent,
         )
         return Selection(inputs=inputs, auxiliary_logits=auxiliary_logits)
+
+    def _select_recent(
+        self, batch: RankingBatch, target_multimodal: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The last N behaviours: items, categories (B, N), cosines (B, N), mask (B, N)."""
+        window = self.config.recent_length or batch.history_items.shape[1]
+        items = _right_window(batch.history_items, window)
+        categories = _right_window(batch.history_categories, window)
+        mask = items != PADDING_INDEX
+        cosines = self._cosines(target_multimodal, items, mask, self.config.simtier_recent)
+        return items, categories, cosines, mask
+
+    def _select_searched(
+        self, batch: RankingBatch, target_multimodal: torch.Tensor | None
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        """The top-K: (items, categories (B, K), cosines (B, K), mask (B, K)), auxiliary logits."""
+        items, categories = batch.history_items, batch.history_categories
+        if self.search is None:
+            empty = items.new_zeros((items.shape[0], 0))
+            return (empty, empty, empty.to(torch.float32), empty.to(torch.bool)), None
+        found = self.search(
+            SearchRequest(batch, self.table, target_multimodal, self.sparse, self.long_term)
+        )
+        mask = found.mask
+        positions = found.positions.clamp_min(0)
+        selected_items = torch.gather(items, 1, positions).masked_fill(~mask, PADDING_INDEX)
+        selected_categories = torch.gather(categories, 1, positions).masked_fill(
+            ~mask, PADDING_INDEX
+        )
+        cosines = found.cosines
+        if cosines is None:
+            needed = (
+                self.config.long_term_attention is LongTermAttention.SIMILARITY_AWARE
+                or self.config.simtier_top_k
+            )
+            cosines = self._cosines(target_multimodal, selected_items, mask, needed)
+        return (
+            selected_items,
+            selected_categories,
+            cosines.to(torch.float32),
+            mask,
+        ), found.auxiliary_logits
 
     def _cosines(
         self,
