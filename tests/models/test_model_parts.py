@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from muse.models import FeatureSpec, SimilarityAwareVariant
+from muse.models import FeatureSpec, SimilarityAwareVariant, multimodal_search
 from muse.models.activation_unit_attention import ActivationUnitAttention
 from muse.models.masked_pooling import attention_pool, masked_mean
 from muse.models.similarity_aware_attention import SimilarityAwareAttention
 from muse.models.simtier import SimTier
 from muse.search import EmbeddingTable
+from muse.search.reference import reference_top_k
 from tests.models.tiny_models import build, random_batch
 
 
@@ -165,3 +166,16 @@ def test_activation_unit_matches_the_concatenated_mlp() -> None:
     pair = torch.cat([query, behaviours, query - behaviours, query * behaviours], dim=-1)
     expected = unit.rest(unit.first(pair)).squeeze(-1)
     torch.testing.assert_close(unit.logits(target, behaviours, torch.zeros(2, 5)), expected)
+
+
+def test_fast_search_selects_what_the_reference_selects(
+    features: FeatureSpec, table: EmbeddingTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = build("muse", features, table).eval()
+    batch = random_batch([0, 3, 8, 20, 31, 64], 64, seed=13)
+    fast = model.select(batch)
+    monkeypatch.setattr(multimodal_search, "search_top_k", reference_top_k)
+    reference = model.select(batch)
+    for field in ("selected_items", "selected_categories", "selected_mask"):
+        torch.testing.assert_close(getattr(fast, field), getattr(reference, field))
+    torch.testing.assert_close(fast.selected_cosines, reference.selected_cosines, atol=1e-6, rtol=0)
