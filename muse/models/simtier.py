@@ -28,8 +28,9 @@ class SimTier(nn.Module):
 
     def counts(self, cosines: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Real positions per bin. cosines: (B, K); mask: (B, K) bool → (B, num_bins) float."""
-        hits = (self.bins(cosines).unsqueeze(-1) == self.bin_ids) & mask.unsqueeze(-1)
-        return hits.to(cosines.dtype).sum(dim=1)
+        # Masked positions get bin -1, which matches no bin: one comparison, no extra mask pass.
+        bins = self.bins(cosines).masked_fill(~mask, -1)
+        return (bins.unsqueeze(-1) == self.bin_ids).sum(dim=1).to(cosines.dtype)
 
     def forward(self, cosines: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """cosines: (B, K) float; mask: (B, K) bool → (B, num_bins) features."""
