@@ -272,3 +272,36 @@ def test_config_rejects_overlapping_types_and_bad_fraction(tmp_path: Path) -> No
         )
     with pytest.raises(ValueError, match="test_fraction"):
         EventLogConfig(events=tmp_path, test_fraction=1.0)
+
+
+def test_event_types_as_categoricals_or_integer_codes(table_writer: TableWriter) -> None:
+    log = {
+        "user_id": [1, 1, 1],
+        "item_id": [5, 6, 7],
+        "timestamp": [1, 2, 3],
+        "label": [None, None, 1],
+    }
+    as_strings = read_event_log(
+        EventLogConfig(
+            events=table_writer("s.parquet", dict(log, event_type=["click", "view", "impression"])),
+            test_fraction=0.0,
+        )
+    )
+    categorical = pl.Series(["click", "view", "impression"], dtype=pl.Categorical)
+    as_categories = read_event_log(
+        EventLogConfig(
+            events=table_writer("c.parquet", dict(log, event_type=categorical)), test_fraction=0.0
+        )
+    )
+    as_codes = read_event_log(
+        EventLogConfig(
+            events=table_writer("i.parquet", dict(log, event_type=[2, 3, 1])),
+            behaviour_event_types=("2",),
+            sample_event_types=("1",),
+            test_fraction=0.0,
+        )
+    )
+    for parts in (as_strings, as_categories, as_codes):
+        assert parts.sequence_offsets.tolist() == [0, 1]
+        assert parts.vocabularies["item"].raw_of(parts.sequence_items).tolist() == [5]
+        assert parts.samples["train"]["history_end"].to_list() == [1]

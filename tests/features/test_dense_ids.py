@@ -1,0 +1,45 @@
+"""Sort-based id helpers agree with numpy's plain versions (they exist because those were slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.dense_ids import dense_ids
+from features.user_time_key import user_time_key
+from features.vocabulary import SORTED_QUERY_THRESHOLD, sorted_positions, sorted_unique
+
+
+def test_dense_ids_match_numpy_unique() -> None:
+    rng = np.random.default_rng(1)
+    for values in (
+        rng.integers(-(2**62), 2**62, size=1000),
+        rng.integers(-5, 5, size=1000),
+        np.array([7]),
+        np.zeros(0, dtype=np.int64),
+    ):
+        distinct, position = dense_ids(values)
+        expected, inverse = np.unique(values, return_inverse=True)
+        assert distinct.tolist() == expected.tolist()
+        assert position.tolist() == inverse.ravel().tolist()
+        assert sorted_unique(values).tolist() == expected.tolist()
+
+
+def test_sorted_positions_large_and_small_match_searchsorted() -> None:
+    rng = np.random.default_rng(2)
+    haystack = np.sort(rng.integers(0, 10**9, size=5000))
+    for size in (100, SORTED_QUERY_THRESHOLD + 10):
+        needles = rng.integers(-10, 10**9 + 10, size=size)
+        assert np.array_equal(
+            sorted_positions(haystack, needles), np.searchsorted(haystack, needles)
+        )
+
+
+def test_user_time_key_sorts_like_the_pair_and_declines_when_too_wide() -> None:
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 50, size=500)
+    times = rng.integers(-1000, 1000, size=500)
+    packing = user_time_key(50, -1000, 999)
+    assert packing is not None
+    order = np.argsort(packing.pack(users, times), kind="stable")
+    assert np.array_equal(order, np.lexsort((times, users)))
+    assert user_time_key(2**20, 0, 2**45) is None
