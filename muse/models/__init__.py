@@ -37,6 +37,12 @@ ScoringInputs (NamedTuple, all torch tensors; ONNX input names are these field n
     recent_mask (B, N) bool   (oldest first, right-aligned, padding on the left).
 K = 0 for models without a search (DIN).
 
+Configs: configs/ranking/{muse, din_last50, din_full, sim_hard, sim_soft, eta, twin,
+muse_id_ta_only, muse_simtier_only, muse_ta_simtier, muse_sata_only, muse_paper_sata}.toml.
+The baselines with a search (SIM-hard, SIM-soft, ETA, TWIN) all feed MUSE's ESU; only the first
+stage differs. MUSE's search is ``muse.search.cosine_top_k.top_k`` (one import line in
+multimodal_search.py; the reference is compared against it in the tests).
+
 ONNX: ``muse.models.scoring_graph.export_scoring_onnx(model, example_inputs, path)`` exports
 ``score_plain`` (dynamo exporter, dynamic batch/top_k/recent axes, output name ``logits``);
 ``ScoringGraph(model)`` is the exported module. Rows with no history are handled explicitly.
