@@ -7,7 +7,7 @@ on cached histories, see :mod:`muse.search.history_cache`).
 Paths on the native CPU backend:
 - few candidates (C ≤ ``EXACT_PATH_MAX_CANDIDATES``): every row is scored exactly in fp32 straight
   from the table (or the given rows) with a fused running top-K; memory-bound, no packing.
-- more candidates: the history is packed to int8, candidates are quantised to int16, and a fused
+- more candidates: the history is packed to int8, candidates are quantised to 7 bits, and a fused
   kernel keeps only rows whose score interval can reach the running K-th best; survivors are
   re-scored exactly in fp32.
 The torch backend (CUDA, or CPU without the kernels) streams L in chunks with a running topk.
@@ -111,7 +111,7 @@ def top_k(
             raise IndexError(f"history item index out of range [0, {table.num_rows})")
         return _to_device(SearchResult(positions, cosines, mask), device)
     parts = [
-        _native_search_prepared(prepare_from_table(table, items[b], backend), queries[b], k)
+        _native_search_prepared(prepare_from_table(table, items[b], backend), candidates[b], k)
         for b in range(batch)
     ]
     return _to_device(_stack(parts, (batch, num_candidates, k)), device)
@@ -173,7 +173,7 @@ def top_k_gathered(
         return _to_device(SearchResult(positions, cosines, mask), device)
     parts = [
         _native_search_prepared(
-            prepare_from_embeddings(history_embeddings[b], searchable[b], backend), queries[b], k
+            prepare_from_embeddings(history_embeddings[b], searchable[b], backend), candidates[b], k
         )
         for b in range(batch)
     ]
@@ -190,62 +190,70 @@ def top_k_prepared(history: PreparedHistory, candidates: torch.Tensor, k: int) -
     _check_k(k)
     if candidates.dim() != 2 or candidates.shape[1] != history.dim:
         raise ValueError(f"candidates must be (C, {history.dim}), got {tuple(candidates.shape)}")
-    queries = normalize_rows(candidates.detach().float())
     if history.backend is SearchBackend.TORCH:
         assert history.rows is not None
-        return _torch_search(
-            history.rows[None], history.searchable[None], queries.to(history.device)[None], k
-        )
-    result = _native_search_prepared(history, queries.cpu().contiguous(), k)
+        queries = normalize_rows(candidates.detach().to(history.device, torch.float32))
+        return _torch_search(history.rows[None], history.searchable[None], queries[None], k)
+    result = _native_search_prepared(history, candidates, k)
     return SearchResult(result.positions[None], result.cosines[None], result.mask[None])
 
 
 def _native_search_prepared(
-    history: PreparedHistory, queries: torch.Tensor, k: int
+    history: PreparedHistory, candidates: torch.Tensor, k: int
 ) -> SearchResult:
-    """queries: (C, D) normalised fp32 contiguous CPU. Returns (C, K) tensors."""
+    """candidates: (C, D) raw float candidates (normalised in the kernel). Returns (C, K) tensors."""
     library = native.load_native_library()
     assert library is not None and history.codes is not None
     assert history.scale is not None and history.penalty is not None
-    num_candidates, dim = queries.shape
+    assert history.offset is not None
+    raw = np.ascontiguousarray(candidates.detach().cpu().numpy(), dtype=np.float32)
+    num_candidates, dim = raw.shape
     dim_pad = history.dim_pad
-    query_codes = torch.empty((num_candidates, dim_pad), dtype=torch.int16)
-    value_scale = torch.empty(num_candidates, dtype=torch.float32)
-    beta = torch.empty(num_candidates, dtype=torch.float32)
+    # numpy scratch: allocating it costs a fraction of torch.empty's per-call overhead.
+    queries = np.empty((num_candidates, dim), dtype=np.float32)
+    query_codes = np.empty((num_candidates, dim_pad), dtype=np.uint8)
+    value_scale = np.empty(num_candidates, dtype=np.float32)
+    beta = np.empty(num_candidates, dtype=np.float32)
     library.gsu_prepare_queries(
-        queries.data_ptr(),
+        raw.ctypes.data,
         num_candidates,
         dim,
         dim_pad,
         history.row_error,
-        query_codes.data_ptr(),
-        value_scale.data_ptr(),
-        beta.data_ptr(),
+        queries.ctypes.data,
+        query_codes.ctypes.data,
+        value_scale.ctypes.data,
+        beta.ctypes.data,
     )
-    positions, cosines, mask = _empty_outputs((num_candidates, k))
+    positions = np.empty((num_candidates, k), dtype=np.int64)
+    cosines = np.empty((num_candidates, k), dtype=np.float32)
+    mask = np.empty((num_candidates, k), dtype=np.bool_)
     exact_kind = native.EXACT_PACKED_INT8 if history.rows is None else native.EXACT_ROWS_FLOAT32
     library.gsu_search_packed(
         history.codes.data_ptr(),
         history.scale.data_ptr(),
         history.penalty.data_ptr(),
+        history.offset.data_ptr(),
         history.scale.numel(),
         dim,
         dim_pad,
         exact_kind,
         history.rows.data_ptr() if history.rows is not None else None,
-        query_codes.data_ptr(),
-        value_scale.data_ptr(),
-        beta.data_ptr(),
-        queries.data_ptr(),
+        query_codes.ctypes.data,
+        value_scale.ctypes.data,
+        beta.ctypes.data,
+        queries.ctypes.data,
         num_candidates,
         k,
         search_threads(),
         CHUNK_BLOCKS,
-        positions.data_ptr(),
-        cosines.data_ptr(),
-        mask.data_ptr(),
+        positions.ctypes.data,
+        cosines.ctypes.data,
+        mask.ctypes.data,
     )
-    return SearchResult(positions, cosines, mask)
+    return SearchResult(
+        torch.from_numpy(positions), torch.from_numpy(cosines), torch.from_numpy(mask)
+    )
 
 
 def _torch_search(

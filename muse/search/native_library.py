@@ -42,11 +42,10 @@ _CTYPES = {
     "-": None,
 }
 _SIGNATURES = {
-    "gsu_query_code_limit": "q q",
-    "gsu_prepare_queries": "- pqqqfppp",
-    "gsu_pack_table_int8": "i pqqpqqpppqqq",
-    "gsu_pack_rows_float32": "f ppqqpppqqq",
-    "gsu_search_packed": "- pppqqqipppppqqqqppp",
+    "gsu_prepare_queries": "- pqqqfpppp",
+    "gsu_pack_table_int8": "i pqqpqqppppqqq",
+    "gsu_pack_rows_float32": "f ppqqppppqqq",
+    "gsu_search_packed": "- ppppqqqipppppqqqqppp",
     "gsu_search_exact": "i ipqppqqqqpqqqppp",
 }
 

@@ -1,6 +1,6 @@
 """One user's history made ready for repeated GSU searches (what the per-user cache holds).
 
-For the native CPU backend the history is packed into int8 codes in blocks of 8 rows × 2 dims with
+For the native CPU backend the history is packed into int8 codes in blocks of 8 rows × 4 dims with
 a per-row scale (see ``native/gsu_kernels.cpp``). Rows from an int8 table are packed exactly; rows
 given as floats are quantised, their normalised fp32 rows are kept for exact re-scoring, and the
 largest quantisation error bounds the approximate scores. For the torch backend the history is
@@ -20,6 +20,7 @@ from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchab
 from muse.search.native_library import load_native_library
 
 BLOCK_ROWS = 8
+GROUP_DIMS = 4
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,12 @@ class PreparedHistory:
     backend: the backend that prepared it (searches run on the same one).
     searchable: (L,) bool, True where a behaviour may be returned.
     rows: (L, D) float32 normalised rows, or None when ``codes`` hold the rows exactly.
-    codes: native only, (L_pad / 8, D_pad / 2, 8, 2) int8 packed rows.
+    codes: native only, (L_pad / 8, D_pad / 4, 8, 4) int8 packed rows (L_pad, D_pad: multiples
+        of 8 and 4).
     scale: native only, (L_pad,) float32: row ≈ codes · scale.
     penalty: native only, (L_pad,) float32: 0 for searchable rows, -1e30 otherwise.
+    offset: native only, (L_pad,) int32: 64 · the sum of the row's codes (the kernel's
+        unsigned-candidate correction).
     row_error: largest ‖row − codes·scale‖ (0 when exact).
     """
 
@@ -43,17 +47,18 @@ class PreparedHistory:
     codes: torch.Tensor | None
     scale: torch.Tensor | None
     penalty: torch.Tensor | None
+    offset: torch.Tensor | None
     row_error: float
 
     @property
     def nbytes(self) -> int:
         """Bytes held by this history's tensors (what the cache budgets)."""
-        tensors = (self.searchable, self.rows, self.codes, self.scale, self.penalty)
+        tensors = (self.searchable, self.rows, self.codes, self.scale, self.penalty, self.offset)
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     @property
     def dim_pad(self) -> int:
-        return self.dim + self.dim % 2
+        return _padded_dim(self.dim)
 
     @property
     def device(self) -> torch.device:
@@ -64,13 +69,22 @@ def _padded_length(length: int) -> int:
     return -(-length // BLOCK_ROWS) * BLOCK_ROWS
 
 
-def _empty_packed(length: int, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _padded_dim(dim: int) -> int:
+    return -(-dim // GROUP_DIMS) * GROUP_DIMS
+
+
+def _empty_packed(
+    length: int, dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     length_pad = _padded_length(length)
-    dim_pad = dim + dim % 2
-    codes = torch.empty((length_pad // BLOCK_ROWS, dim_pad // 2, BLOCK_ROWS, 2), dtype=torch.int8)
+    dim_pad = _padded_dim(dim)
+    codes = torch.empty(
+        (length_pad // BLOCK_ROWS, dim_pad // GROUP_DIMS, BLOCK_ROWS, GROUP_DIMS), dtype=torch.int8
+    )
     scale = torch.empty(length_pad, dtype=torch.float32)
     penalty = torch.empty(length_pad, dtype=torch.float32)
-    return codes, scale, penalty
+    offset = torch.empty(length_pad, dtype=torch.int32)
+    return codes, scale, penalty, offset
 
 
 def prepare_from_table(
@@ -90,7 +104,7 @@ def prepare_from_table(
         library = load_native_library()
         assert library is not None
         array = np.ascontiguousarray(table.array)
-        codes, scale, penalty = _empty_packed(items.numel(), table.dim)
+        codes, scale, penalty, offset = _empty_packed(items.numel(), table.dim)
         status = library.gsu_pack_table_int8(
             array.ctypes.data,
             table.num_rows,
@@ -101,8 +115,9 @@ def prepare_from_table(
             codes.data_ptr(),
             scale.data_ptr(),
             penalty.data_ptr(),
+            offset.data_ptr(),
             scale.numel(),
-            codes.shape[1] * 2,
+            codes.shape[1] * GROUP_DIMS,
             search_threads(),
         )
         if status != 0:
@@ -116,6 +131,7 @@ def prepare_from_table(
             codes=codes,
             scale=scale,
             penalty=penalty,
+            offset=offset,
             row_error=0.0,
         )
     return prepare_from_embeddings(
@@ -148,6 +164,7 @@ def prepare_from_embeddings(
             codes=None,
             scale=None,
             penalty=None,
+            offset=None,
             row_error=0.0,
         )
     library = load_native_library()
@@ -155,7 +172,7 @@ def prepare_from_embeddings(
     rows = normalize_rows(history_embeddings.detach().to("cpu", torch.float32)).contiguous()
     mask = searchable.detach().to("cpu", torch.bool).contiguous()
     length, dim = rows.shape
-    codes, scale, penalty = _empty_packed(length, dim)
+    codes, scale, penalty, offset = _empty_packed(length, dim)
     row_error = library.gsu_pack_rows_float32(
         rows.data_ptr(),
         mask.data_ptr(),
@@ -164,8 +181,9 @@ def prepare_from_embeddings(
         codes.data_ptr(),
         scale.data_ptr(),
         penalty.data_ptr(),
+        offset.data_ptr(),
         scale.numel(),
-        codes.shape[1] * 2,
+        codes.shape[1] * GROUP_DIMS,
         search_threads(),
     )
     return PreparedHistory(
@@ -177,5 +195,6 @@ def prepare_from_embeddings(
         codes=codes,
         scale=scale,
         penalty=penalty,
+        offset=offset,
         row_error=float(row_error),
     )

@@ -1,13 +1,14 @@
 // GSU exact top-K cosine search kernels (x86-64, AVX2 + FMA + F16C).
 //
 // What is unusual here:
-// - The history is packed as int8 codes in blocks of 8 rows x 2 dims (16 bytes) so that one
-//   vpmovsxbw + vpmaddwd against a broadcast (int16, int16) candidate pair yields 8 int32 partial
-//   dot products at once: twice the multiply-add rate of fp32 FMA on AVX2 machines.
-// - Candidates are quantised to int16 with a per-candidate scale, so the int32 accumulation is
-//   exact and the only approximation is the candidate's rounding (and the history's, when the
-//   history did not come from an int8 table). Both errors are bounded, and every score is kept
-//   as an interval [approx - beta, approx + beta].
+// - The history is packed as int8 codes in groups of 8 rows x 4 dims (32 bytes), so that one
+//   vpmaddubsw against a broadcast 4-dim candidate slice, widened by vpmaddwd, yields 8 int32
+//   partial dot products: 32 multiply-adds per multiply uop, twice fp32 FMA's rate on AVX2.
+// - vpmaddubsw multiplies unsigned by signed bytes with int16 pair sums, so candidates are
+//   quantised to 7 bits (q in [-63, 63]) and sent as q + 64; the pair sums then cannot saturate,
+//   and the exact integer offset 64 * sum(row codes) is subtracted per row.
+// - Every approximate score is an interval [approx - beta, approx + beta]: beta bounds the
+//   candidate's rounding and (for histories not from an int8 table) the history's rounding.
 // - Selection is fused into the matmul: each tile of scores is compared with a per-candidate
 //   running threshold (the K-th best lower bound so far minus beta) while it is in registers;
 //   only the rare survivors are written out. Survivors are re-scored exactly in fp32 before the
@@ -29,6 +30,10 @@
 namespace {
 
 constexpr int64_t kBlockRows = 8;           // history rows per packed block (one ymm of int32)
+constexpr int64_t kGroupDims = 4;           // dims per 32-byte group of a block
+constexpr int64_t kGroupBytes = kBlockRows * kGroupDims;
+constexpr int32_t kQueryLimit = 63;         // |candidate code| <= 63, sent as code + 64 (<= 127)
+constexpr int32_t kQueryOffset = 64;
 constexpr float kExcluded = -1.0e30f;       // approx score of padding / OOV / alignment rows
 constexpr float kFloorStart = -1.0e20f;     // below every real score, above every excluded one
 constexpr int kExactNone = 0;
@@ -36,7 +41,7 @@ constexpr int kExactNone = 0;
 #define GSU_MR 4
 #endif
 #ifndef GSU_NR
-#define GSU_NR 2
+#define GSU_NR 3
 #endif
 constexpr int kTileCandidates = GSU_MR;  // candidates per register tile
 constexpr int kTileBlocks = GSU_NR;      // 8-row blocks per register tile
@@ -136,23 +141,24 @@ struct ExactSource {
   const float* scale;        // kPackedInt8: per-row scale (1/||row||)
   const int64_t* indices;    // table kinds: (L,) item indices of this sample
   int64_t dim;
-  int64_t pairs;             // kPackedInt8: dim_pad / 2
+  int64_t groups;            // kPackedInt8: dim_pad / 4
   const float* queries;      // (C, dim) normalised fp32 candidates of this sample
 
   float cosine(int64_t c, int64_t l) const {
     const float* query = queries + c * dim;
     switch (kind) {
       case kPackedInt8: {
-        // Copy the row out of its block (2 bytes every 16), then a vectorised dot.
+        // Copy the row out of its block (4 bytes every 32), then a vectorised dot.
         const int8_t* codes = static_cast<const int8_t*>(data);
-        const int8_t* base = codes + (l / kBlockRows) * pairs * 16 + (l % kBlockRows) * 2;
-        alignas(32) int8_t row[1024];
+        const int8_t* base = codes + (l / kBlockRows) * groups * kGroupBytes + (l % kBlockRows) * kGroupDims;
         if (dim > 1024) {
           float dot = 0.0f;
-          for (int64_t d = 0; d < dim; ++d) dot += query[d] * static_cast<float>(base[(d >> 1) * 16 + (d & 1)]);
+          for (int64_t d = 0; d < dim; ++d)
+            dot += query[d] * static_cast<float>(base[(d / kGroupDims) * kGroupBytes + d % kGroupDims]);
           return dot * scale[l];
         }
-        for (int64_t p = 0; p < pairs; ++p) std::memcpy(row + 2 * p, base + p * 16, 2);
+        alignas(32) int8_t row[1024];
+        for (int64_t g = 0; g < groups; ++g) std::memcpy(row + g * kGroupDims, base + g * kGroupBytes, kGroupDims);
         return dot_int8(query, row, dim, nullptr) * scale[l];
       }
       case kRowsFloat32: {
@@ -199,11 +205,15 @@ struct SelectionParams {
   const float* value_scale;   // (C,) value units per cosine
 };
 
+// Entries held per candidate before compaction: small, so that the threshold rises early; each
+// compaction costs O(capacity) and frees at least capacity - K slots, so inserts stay O(1).
+inline int64_t selection_capacity(int64_t k) { return 3 * k + 32; }
+
 inline float lower_bound(const Entry& e, float beta) { return e.exact ? e.value : e.value - beta; }
 inline float upper_bound(const Entry& e, float beta) { return e.exact ? e.value : e.value + beta; }
 
 // Raise the floor from the K-th best lower bound and drop rows that cannot reach it; when that is
-// not enough (many near-ties), score everything exactly and keep exactly K.
+// not enough (many near-ties), score them exactly and keep exactly K.
 void compact(Selection& sel, int64_t c, const SelectionParams& params, const ExactSource& source,
              std::vector<float>& scratch) {
   const float beta = params.beta[c];
@@ -219,7 +229,9 @@ void compact(Selection& sel, int64_t c, const SelectionParams& params, const Exa
   entries.erase(std::remove_if(entries.begin(), entries.end(),
                                [&](const Entry& e) { return upper_bound(e, beta) < floor; }),
                 entries.end());
-  if (static_cast<int64_t>(entries.size()) * 2 > params.capacity) {
+  // Bounds prune all but near-ties of the K-th; only when near-ties still fill 3/4 of the
+  // buffer (duplicates, all-equal scores) is scoring them exactly worth it.
+  if (static_cast<int64_t>(entries.size()) * 4 > params.capacity * 3) {
     const float value_scale = params.value_scale[c];
     for (auto& e : entries) {
       if (!e.exact) {
@@ -281,9 +293,12 @@ void finish(std::vector<Selection*>& parts, int64_t c, const SelectionParams& pa
     }
   }
   const int64_t kept = std::min<int64_t>(k, static_cast<int64_t>(all.size()));
-  std::partial_sort(all.begin(), all.begin() + kept, all.end(), [](const Entry& a, const Entry& b) {
+  const auto higher = [](const Entry& a, const Entry& b) {
     return a.cosine > b.cosine || (a.cosine == b.cosine && a.position < b.position);
-  });
+  };
+  if (kept < static_cast<int64_t>(all.size()))
+    std::nth_element(all.begin(), all.begin() + (kept - 1), all.end(), higher);
+  std::sort(all.begin(), all.begin() + kept, higher);
   for (int64_t i = 0; i < k; ++i) {
     if (i < kept) {
       positions[c * k + i] = all[i].position;
@@ -315,78 +330,89 @@ void run_parallel(int64_t tasks, int64_t threads, Work work) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Packed int16 x int8 micro-kernel: MR candidates x NR blocks of 8 rows.
+// Packed u8 x s8 micro-kernel: MR candidates x NR blocks of 8 rows.
+
+struct PackedHistory {
+  const int8_t* codes;      // (blocks, groups, 8, 4)
+  const float* scale;       // (L_pad,) row ~= codes * scale
+  const float* penalty;     // (L_pad,) 0, or kExcluded for rows never returned
+  const int32_t* offset;    // (L_pad,) 64 * sum of the row's codes
+  int64_t groups;           // dim_pad / 4
+};
 
 template <int MR, int NR>
-inline void scan_tile(const int8_t* codes, int64_t block0, int64_t pairs, const int16_t* queries,
-                      int64_t query_stride, int64_t c0, const float* scale, const float* penalty,
-                      float* threshold, std::vector<Selection>& selections,
-                      const SelectionParams& params, const ExactSource& source,
-                      std::vector<float>& scratch) {
+inline void scan_tile(const PackedHistory& history, int64_t block0, const uint8_t* queries,
+                      int64_t query_stride, int64_t c0, float* threshold,
+                      std::vector<Selection>& selections, const SelectionParams& params,
+                      const ExactSource& source, std::vector<float>& scratch) {
+  const int64_t block_bytes = history.groups * kGroupBytes;
+  const int8_t* base = history.codes + block0 * block_bytes;
+  const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_si256();
-  const int64_t block_bytes = pairs * 16;
-  const int8_t* base = codes + block0 * block_bytes;
-  const int16_t* query = queries + c0 * query_stride;
-  if constexpr (MR == 4 && NR == 2) {
-    // Hand-named accumulators: gcc rotates array-held ones through extra moves.
-    __m256i a00 = acc[0][0], a01 = acc[0][1], a10 = acc[1][0], a11 = acc[1][1];
-    __m256i a20 = acc[2][0], a21 = acc[2][1], a30 = acc[3][0], a31 = acc[3][1];
-    const int16_t* q0 = query;
-    const int16_t* q1 = query + query_stride;
-    const int16_t* q2 = query + 2 * query_stride;
-    const int16_t* q3 = query + 3 * query_stride;
-    const int8_t* h0p = base;
-    const int8_t* h1p = base + block_bytes;
-    for (int64_t p = 0; p < pairs; ++p) {
-      const __m256i h0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h0p + p * 16)));
-      const __m256i h1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h1p + p * 16)));
-      int32_t pair;
-      std::memcpy(&pair, q0 + 2 * p, 4);
-      __m256i b = _mm256_set1_epi32(pair);
-      a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(h0, b));
-      a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(h1, b));
-      std::memcpy(&pair, q1 + 2 * p, 4);
-      b = _mm256_set1_epi32(pair);
-      a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(h0, b));
-      a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(h1, b));
-      std::memcpy(&pair, q2 + 2 * p, 4);
-      b = _mm256_set1_epi32(pair);
-      a20 = _mm256_add_epi32(a20, _mm256_madd_epi16(h0, b));
-      a21 = _mm256_add_epi32(a21, _mm256_madd_epi16(h1, b));
-      std::memcpy(&pair, q3 + 2 * p, 4);
-      b = _mm256_set1_epi32(pair);
-      a30 = _mm256_add_epi32(a30, _mm256_madd_epi16(h0, b));
-      a31 = _mm256_add_epi32(a31, _mm256_madd_epi16(h1, b));
+  if constexpr (MR == 4 && NR == 3) {
+    // Named accumulators and rows read as memory operands: 12 accumulators + broadcast + ones +
+    // one temporary fit the 16 ymm registers (gcc spills array-held accumulators).
+    __m256i a00 = acc[0][0], a01 = acc[0][1], a02 = acc[0][2];
+    __m256i a10 = acc[1][0], a11 = acc[1][1], a12 = acc[1][2];
+    __m256i a20 = acc[2][0], a21 = acc[2][1], a22 = acc[2][2];
+    __m256i a30 = acc[3][0], a31 = acc[3][1], a32 = acc[3][2];
+    const uint8_t* q0 = queries + c0 * query_stride;
+    const uint8_t* q1 = q0 + query_stride;
+    const uint8_t* q2 = q1 + query_stride;
+    const uint8_t* q3 = q2 + query_stride;
+    const __m256i* r0 = reinterpret_cast<const __m256i*>(base);
+    const __m256i* r1 = reinterpret_cast<const __m256i*>(base + block_bytes);
+    const __m256i* r2 = reinterpret_cast<const __m256i*>(base + 2 * block_bytes);
+#define GSU_STEP(q, x0, x1, x2)                                                                  \
+  {                                                                                              \
+    int32_t slice;                                                                               \
+    std::memcpy(&slice, (q) + g * kGroupDims, sizeof(slice));                                    \
+    const __m256i b = _mm256_set1_epi32(slice);                                                  \
+    x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256(r0 + g)), ones)); \
+    x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256(r1 + g)), ones)); \
+    x2 = _mm256_add_epi32(x2, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256(r2 + g)), ones)); \
+  }
+    for (int64_t g = 0; g < history.groups; ++g) {
+      GSU_STEP(q0, a00, a01, a02)
+      GSU_STEP(q1, a10, a11, a12)
+      GSU_STEP(q2, a20, a21, a22)
+      GSU_STEP(q3, a30, a31, a32)
     }
-    acc[0][0] = a00; acc[0][1] = a01; acc[1][0] = a10; acc[1][1] = a11;
-    acc[2][0] = a20; acc[2][1] = a21; acc[3][0] = a30; acc[3][1] = a31;
+#undef GSU_STEP
+    acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a02;
+    acc[1][0] = a10; acc[1][1] = a11; acc[1][2] = a12;
+    acc[2][0] = a20; acc[2][1] = a21; acc[2][2] = a22;
+    acc[3][0] = a30; acc[3][1] = a31; acc[3][2] = a32;
   } else
-  for (int64_t p = 0; p < pairs; ++p) {
-    __m256i h[NR];
-    for (int j = 0; j < NR; ++j)
-      h[j] = _mm256_cvtepi8_epi16(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + j * block_bytes + p * 16)));
+  for (int64_t g = 0; g < history.groups; ++g) {
     for (int i = 0; i < MR; ++i) {
-      int32_t pair;
-      std::memcpy(&pair, query + i * query_stride + 2 * p, sizeof(pair));
-      const __m256i broadcast = _mm256_set1_epi32(pair);
-      for (int j = 0; j < NR; ++j)
-        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(h[j], broadcast));
+      int32_t slice;
+      std::memcpy(&slice, queries + (c0 + i) * query_stride + g * kGroupDims, sizeof(slice));
+      const __m256i broadcast = _mm256_set1_epi32(slice);
+      for (int j = 0; j < NR; ++j) {
+        const __m256i rows = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(base + j * block_bytes + g * kGroupBytes));
+        const __m256i pairs = _mm256_maddubs_epi16(broadcast, rows);
+        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(pairs, ones));
+      }
     }
   }
   __m256 row_scale[NR];
   __m256 row_penalty[NR];
+  __m256i row_offset[NR];
   for (int j = 0; j < NR; ++j) {
-    row_scale[j] = _mm256_loadu_ps(scale + (block0 + j) * kBlockRows);
-    row_penalty[j] = _mm256_loadu_ps(penalty + (block0 + j) * kBlockRows);
+    const int64_t row0 = (block0 + j) * kBlockRows;
+    row_scale[j] = _mm256_loadu_ps(history.scale + row0);
+    row_penalty[j] = _mm256_loadu_ps(history.penalty + row0);
+    row_offset[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(history.offset + row0));
   }
   for (int i = 0; i < MR; ++i) {
     const __m256 limit = _mm256_set1_ps(threshold[c0 + i]);
     for (int j = 0; j < NR; ++j) {
-      const __m256 value =
-          _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][j]), row_scale[j], row_penalty[j]);
+      const __m256i dot = _mm256_sub_epi32(acc[i][j], row_offset[j]);
+      const __m256 value = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), row_scale[j], row_penalty[j]);
       int bits = _mm256_movemask_ps(_mm256_cmp_ps(value, limit, _CMP_GE_OQ));
       if (bits) {
         alignas(32) float values[8];
@@ -405,40 +431,38 @@ inline void scan_tile(const int8_t* codes, int64_t block0, int64_t pairs, const 
 }
 
 template <int MR>
-inline void scan_candidates(const int8_t* codes, int64_t block_begin, int64_t block_end,
-                            int64_t pairs, const int16_t* queries, int64_t query_stride,
-                            int64_t c0, const float* scale, const float* penalty, float* threshold,
-                            std::vector<Selection>& selections, const SelectionParams& params,
-                            const ExactSource& source, std::vector<float>& scratch) {
+inline void scan_candidates(const PackedHistory& history, int64_t block_begin, int64_t block_end,
+                            const uint8_t* queries, int64_t query_stride, int64_t c0,
+                            float* threshold, std::vector<Selection>& selections,
+                            const SelectionParams& params, const ExactSource& source,
+                            std::vector<float>& scratch) {
   constexpr int NR = MR == kTileCandidates ? kTileBlocks : (MR == 1 ? 6 : 4);
   int64_t b = block_begin;
   for (; b + NR <= block_end; b += NR)
-    scan_tile<MR, NR>(codes, b, pairs, queries, query_stride, c0, scale, penalty, threshold,
-                      selections, params, source, scratch);
+    scan_tile<MR, NR>(history, b, queries, query_stride, c0, threshold, selections, params, source,
+                      scratch);
   for (; b < block_end; ++b)
-    scan_tile<MR, 1>(codes, b, pairs, queries, query_stride, c0, scale, penalty, threshold,
-                     selections, params, source, scratch);
+    scan_tile<MR, 1>(history, b, queries, query_stride, c0, threshold, selections, params, source,
+                     scratch);
 }
 
-void scan_range(const int8_t* codes, int64_t block_begin, int64_t block_end, int64_t pairs,
-                const int16_t* queries, int64_t query_stride, int64_t num_queries,
-                const float* scale, const float* penalty, float* threshold,
-                std::vector<Selection>& selections, const SelectionParams& params,
-                const ExactSource& source, int64_t chunk_blocks) {
+void scan_range(const PackedHistory& history, int64_t block_begin, int64_t block_end,
+                const uint8_t* queries, int64_t query_stride, int64_t num_queries,
+                float* threshold, std::vector<Selection>& selections,
+                const SelectionParams& params, const ExactSource& source, int64_t chunk_blocks) {
   std::vector<float> scratch;
   for (int64_t chunk = block_begin; chunk < block_end; chunk += chunk_blocks) {
     const int64_t chunk_end = std::min(block_end, chunk + chunk_blocks);
     int64_t c = 0;
     for (; c + kTileCandidates <= num_queries; c += kTileCandidates)
-      scan_candidates<kTileCandidates>(codes, chunk, chunk_end, pairs, queries, query_stride, c,
-                                       scale, penalty, threshold, selections, params, source,
-                                       scratch);
+      scan_candidates<kTileCandidates>(history, chunk, chunk_end, queries, query_stride, c,
+                                       threshold, selections, params, source, scratch);
     for (; c + 2 <= num_queries; c += 2)
-      scan_candidates<2>(codes, chunk, chunk_end, pairs, queries, query_stride, c, scale, penalty,
-                         threshold, selections, params, source, scratch);
+      scan_candidates<2>(history, chunk, chunk_end, queries, query_stride, c, threshold,
+                         selections, params, source, scratch);
     for (; c < num_queries; ++c)
-      scan_candidates<1>(codes, chunk, chunk_end, pairs, queries, query_stride, c, scale, penalty,
-                         threshold, selections, params, source, scratch);
+      scan_candidates<1>(history, chunk, chunk_end, queries, query_stride, c, threshold,
+                         selections, params, source, scratch);
   }
 }
 
@@ -446,39 +470,39 @@ void scan_range(const int8_t* codes, int64_t block_begin, int64_t block_end, int
 
 extern "C" {
 
-// Largest |int16 candidate code| such that dim * limit * 128 cannot overflow int32.
-int64_t gsu_query_code_limit(int64_t dim_pad) {
-  const int64_t limit = (static_cast<int64_t>(2147483647) / (dim_pad * 128));
-  return std::min<int64_t>(32767, limit);
-}
-
-// Quantise normalised candidates to int16 and compute each one's interval half-width.
-//   queries (C, dim) fp32 normalised; codes (C, dim_pad) int16 out; value_scale (C,) out: value
-//   units per cosine; beta (C,) out: half-width in value units, covering the candidate's rounding,
-//   the history's rounding (row_error, 0 when the codes are exact) and fp32 rounding.
-void gsu_prepare_queries(const float* queries, int64_t num_queries, int64_t dim, int64_t dim_pad,
-                         float row_error, int16_t* codes, float* value_scale, float* beta) {
-  const double limit = static_cast<double>(gsu_query_code_limit(dim_pad));
+// L2-normalise raw candidates, quantise them to 7 bits and compute each one's interval half-width.
+//   raw (C, dim) fp32; normalised (C, dim) fp32 out (zero rows stay zero); codes (C, dim_pad)
+//   uint8 out (code + 64); value_scale (C,) out: value units per cosine; beta (C,) out: half-width
+//   in value units, covering the candidate's rounding, the history's rounding (row_error, 0 when
+//   the codes are exact) and fp32 rounding.
+void gsu_prepare_queries(const float* raw, int64_t num_queries, int64_t dim, int64_t dim_pad,
+                         float row_error, float* normalised, uint8_t* codes, float* value_scale,
+                         float* beta) {
+  const double limit = static_cast<double>(kQueryLimit);
   const double rounding_slack = 2.0 * static_cast<double>(dim + 8) * 5.96e-8 + 1e-6;
   for (int64_t c = 0; c < num_queries; ++c) {
-    const float* query = queries + c * dim;
-    int16_t* code = codes + c * dim_pad;
+    const float* source = raw + c * dim;
+    float* query = normalised + c * dim;
+    double squares = 0.0;
+    for (int64_t d = 0; d < dim; ++d) squares += static_cast<double>(source[d]) * source[d];
+    const double inverse = squares > 0.0 ? 1.0 / std::sqrt(squares) : 0.0;
+    for (int64_t d = 0; d < dim; ++d) query[d] = static_cast<float>(source[d] * inverse);
+    uint8_t* code = codes + c * dim_pad;
     double largest = 0.0;
     for (int64_t d = 0; d < dim; ++d) largest = std::max(largest, std::fabs(static_cast<double>(query[d])));
     const double scale = largest > 0.0 ? limit / largest : 1.0;
     double error_squares = 0.0;
     double rounded_squares = 0.0;
     for (int64_t d = 0; d < dim_pad; ++d) {
+      double rounded = 0.0;
       if (d < dim) {
         const double exact = static_cast<double>(query[d]);
-        const double rounded = std::nearbyint(exact * scale);
-        code[d] = static_cast<int16_t>(rounded);
+        rounded = std::min(limit, std::max(-limit, std::nearbyint(exact * scale)));
         const double restored = rounded / scale;
         error_squares += (exact - restored) * (exact - restored);
         rounded_squares += restored * restored;
-      } else {
-        code[d] = 0;
       }
+      code[d] = static_cast<uint8_t>(static_cast<int32_t>(rounded) + kQueryOffset);
     }
     // |q.h - q^.h^| <= |q - q^| |h| + |q^| |h - h^|, with |h| <= 1 (+ fp32 rounding of the norm).
     const double history_norm = 1.0 + 1e-5;
@@ -491,13 +515,13 @@ void gsu_prepare_queries(const float* queries, int64_t num_queries, int64_t dim,
 }
 
 // Gather int8 table rows into packed codes. Codes equal the table rows (exact); scale[l] is
-// 1/||row|| (0 for a zero row); penalty[l] excludes padding/OOV (index < first_id) and alignment.
-// Returns 0, or -1 when an index is out of range.
+// 1/||row|| (0 for a zero row); penalty[l] excludes padding/OOV (index < first_id) and alignment;
+// offset[l] = 64 * sum of the row's codes. Returns 0, or -1 when an index is out of range.
 int32_t gsu_pack_table_int8(const int8_t* table, int64_t num_rows, int64_t dim,
                             const int64_t* indices, int64_t length, int64_t first_id,
-                            int8_t* codes, float* scale, float* penalty, int64_t length_pad,
-                            int64_t dim_pad, int64_t threads) {
-  const int64_t pairs = dim_pad / 2;
+                            int8_t* codes, float* scale, float* penalty, int32_t* offset,
+                            int64_t length_pad, int64_t dim_pad, int64_t threads) {
+  const int64_t groups = dim_pad / kGroupDims;
   const int64_t blocks = length_pad / kBlockRows;
   for (int64_t l = 0; l < length; ++l)
     if (indices[l] < 0 || indices[l] >= num_rows) return -1;
@@ -507,8 +531,8 @@ int32_t gsu_pack_table_int8(const int8_t* table, int64_t num_rows, int64_t dim,
     const int64_t block_begin = task * per_task;
     const int64_t block_end = std::min(blocks, block_begin + per_task);
     for (int64_t block = block_begin; block < block_end; ++block) {
-      int8_t* out = codes + block * pairs * 16;
-      std::memset(out, 0, pairs * 16);
+      int8_t* out = codes + block * groups * kGroupBytes;
+      std::memset(out, 0, groups * kGroupBytes);
       for (int64_t lane = 0; lane < kBlockRows; ++lane) {
         const int64_t l = block * kBlockRows + lane;
         const int64_t ahead = l + 16;
@@ -517,6 +541,7 @@ int32_t gsu_pack_table_int8(const int8_t* table, int64_t num_rows, int64_t dim,
           _mm_prefetch(next, _MM_HINT_T0);
           _mm_prefetch(next + dim - 1, _MM_HINT_T0);
         }
+        offset[l] = 0;
         if (l >= length || indices[l] < first_id) {
           scale[l] = 0.0f;
           penalty[l] = kExcluded;
@@ -524,12 +549,19 @@ int32_t gsu_pack_table_int8(const int8_t* table, int64_t num_rows, int64_t dim,
         }
         const int8_t* row = table + indices[l] * dim;
         int32_t squares = 0;
+        int32_t sum = 0;
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t width = std::min<int64_t>(kGroupDims, dim - g * kGroupDims);
+          if (width <= 0) break;
+          std::memcpy(out + g * kGroupBytes + lane * kGroupDims, row + g * kGroupDims, width);
+        }
         for (int64_t d = 0; d < dim; ++d) {
-          out[(d >> 1) * 16 + lane * 2 + (d & 1)] = row[d];
           squares += static_cast<int32_t>(row[d]) * row[d];
+          sum += row[d];
         }
         scale[l] = inverse_norm(static_cast<float>(squares));
         penalty[l] = 0.0f;
+        offset[l] = kQueryOffset * sum;
       }
     }
   });
@@ -540,8 +572,8 @@ int32_t gsu_pack_table_int8(const int8_t* table, int64_t num_rows, int64_t dim,
 // Returns the largest row error ||h - codes*scale|| (rounded up), for the search's bound.
 float gsu_pack_rows_float32(const float* rows, const uint8_t* searchable, int64_t length,
                             int64_t dim, int8_t* codes, float* scale, float* penalty,
-                            int64_t length_pad, int64_t dim_pad, int64_t threads) {
-  const int64_t pairs = dim_pad / 2;
+                            int32_t* offset, int64_t length_pad, int64_t dim_pad, int64_t threads) {
+  const int64_t groups = dim_pad / kGroupDims;
   const int64_t blocks = length_pad / kBlockRows;
   const int64_t per_task = 256;
   const int64_t tasks = (blocks + per_task - 1) / per_task;
@@ -551,10 +583,11 @@ float gsu_pack_rows_float32(const float* rows, const uint8_t* searchable, int64_
     const int64_t block_end = std::min(blocks, block_begin + per_task);
     double worst = 0.0;
     for (int64_t block = block_begin; block < block_end; ++block) {
-      int8_t* out = codes + block * pairs * 16;
-      std::memset(out, 0, pairs * 16);
+      int8_t* out = codes + block * groups * kGroupBytes;
+      std::memset(out, 0, groups * kGroupBytes);
       for (int64_t lane = 0; lane < kBlockRows; ++lane) {
         const int64_t l = block * kBlockRows + lane;
+        offset[l] = 0;
         if (l >= length || !searchable[l]) {
           scale[l] = 0.0f;
           penalty[l] = kExcluded;
@@ -570,14 +603,17 @@ float gsu_pack_rows_float32(const float* rows, const uint8_t* searchable, int64_
         }
         const float step = largest / 127.0f;
         double error_squares = 0.0;
+        int32_t sum = 0;
         for (int64_t d = 0; d < dim; ++d) {
           float rounded = std::nearbyint(row[d] / step);
           rounded = std::min(127.0f, std::max(-127.0f, rounded));
-          out[(d >> 1) * 16 + lane * 2 + (d & 1)] = static_cast<int8_t>(rounded);
+          out[(d / kGroupDims) * kGroupBytes + lane * kGroupDims + d % kGroupDims] = static_cast<int8_t>(rounded);
+          sum += static_cast<int32_t>(rounded);
           const double diff = static_cast<double>(row[d]) - static_cast<double>(rounded) * step;
           error_squares += diff * diff;
         }
         scale[l] = step;
+        offset[l] = kQueryOffset * sum;
         worst = std::max(worst, std::sqrt(error_squares));
       }
     }
@@ -589,26 +625,29 @@ float gsu_pack_rows_float32(const float* rows, const uint8_t* searchable, int64_
 }
 
 // Exact top-K of C candidates over one packed history.
-//   codes/scale/penalty: packed history (length_pad rows); exact_kind + exact_data (+ dim):
-//   where exact values come from (kPackedInt8: the codes themselves, kRowsFloat32: rows (L, dim));
-//   query_codes (C, dim_pad) int16, value_scale/beta (C,) from gsu_prepare_queries;
-//   queries (C, dim) normalised fp32 for exact re-scoring.
-//   Outputs (C, k): positions int64 (-1 when empty), cosines fp32, mask uint8.
+//   codes/scale/penalty/offset: packed history (length_pad rows); exact_kind + exact_data: where
+//   exact values come from (kPackedInt8: the codes themselves, kRowsFloat32: rows (L, dim));
+//   query_codes (C, dim_pad) uint8, value_scale/beta (C,) and queries (C, dim) normalised fp32
+//   from gsu_prepare_queries. Outputs (C, k): positions int64 (-1 when empty), cosines fp32,
+//   mask uint8.
 void gsu_search_packed(const int8_t* codes, const float* scale, const float* penalty,
-                       int64_t length_pad, int64_t dim, int64_t dim_pad, int32_t exact_kind,
-                       const void* exact_data, const int16_t* query_codes,
+                       const int32_t* offset, int64_t length_pad, int64_t dim, int64_t dim_pad,
+                       int32_t exact_kind, const void* exact_data, const uint8_t* query_codes,
                        const float* value_scale, const float* beta, const float* queries,
                        int64_t num_queries, int64_t k, int64_t threads, int64_t chunk_blocks,
                        int64_t* positions, float* cosines, uint8_t* mask) {
-  const int64_t pairs = dim_pad / 2;
+  const int64_t groups = dim_pad / kGroupDims;
   const int64_t blocks = length_pad / kBlockRows;
-  // Enough history per thread to amortise thread start; each range needs a few blocks.
-  const int64_t work = blocks * std::max<int64_t>(num_queries, 4);
-  int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(threads, work / 512));
+  // A thread only pays off with enough work: on a busy machine a second thread can wait a whole
+  // scheduler slice to start. Estimate microseconds from ~60 GMAC/s and ~8 GB/s per core.
+  const double estimate_us = static_cast<double>(blocks * kBlockRows) *
+                             (static_cast<double>(num_queries * dim) / 60e3 + static_cast<double>(dim) / 8e3);
+  int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(threads, static_cast<int64_t>(estimate_us / 250.0)));
   ranges = std::min(ranges, std::max<int64_t>(1, blocks));
-  const SelectionParams params{k, std::max<int64_t>(4 * k + 64, 256), beta, value_scale};
+  const SelectionParams params{k, selection_capacity(k), beta, value_scale};
+  const PackedHistory history{codes, scale, penalty, offset, groups};
   ExactSource source{exact_kind, exact_kind == kPackedInt8 ? static_cast<const void*>(codes) : exact_data,
-                     scale, nullptr, dim, pairs, queries};
+                     scale, nullptr, dim, groups, queries};
   std::vector<std::vector<Selection>> selections(ranges, std::vector<Selection>(num_queries));
   std::vector<std::vector<float>> thresholds(ranges, std::vector<float>(num_queries));
   for (int64_t r = 0; r < ranges; ++r)
@@ -617,9 +656,8 @@ void gsu_search_packed(const int8_t* codes, const float* scale, const float* pen
   run_parallel(ranges, ranges, [&](int64_t r) {
     const int64_t begin = std::min(blocks, r * per_range);
     const int64_t end = std::min(blocks, begin + per_range);
-    scan_range(codes, begin, end, pairs, query_codes, dim_pad, num_queries, scale, penalty,
-               thresholds[r].data(), selections[r], params, source,
-               std::max<int64_t>(1, chunk_blocks));
+    scan_range(history, begin, end, query_codes, dim_pad, num_queries, thresholds[r].data(),
+               selections[r], params, source, std::max<int64_t>(1, chunk_blocks));
   });
   const int64_t finish_threads = num_queries >= 64 ? threads : 1;
   run_parallel(finish_threads, finish_threads, [&](int64_t w) {
@@ -655,8 +693,7 @@ int32_t gsu_search_exact(int32_t kind, const void* data, int64_t num_rows, const
   const int64_t tasks = batch * ranges_per_sample;
   std::vector<float> zero_beta(num_queries, 0.0f);
   std::vector<float> unit_scale(num_queries, 1.0f);
-  const SelectionParams params{k, std::max<int64_t>(4 * k + 64, 256), zero_beta.data(),
-                               unit_scale.data()};
+  const SelectionParams params{k, selection_capacity(k), zero_beta.data(), unit_scale.data()};
   std::vector<std::vector<Selection>> selections(tasks);
   auto make_source = [&](int64_t b) {
     ExactSource source{kind, data, nullptr, nullptr, dim, 0, queries + b * num_queries * dim};

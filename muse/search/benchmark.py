@@ -1,0 +1,533 @@
+"""GSU search benchmark: ours (warm and cold cache) against faiss.knn, naive torch and numpy.
+
+Every figure is a median over ``repeats`` runs in one process; the methods are interleaved
+round-robin so that load from other processes on a shared machine falls on all of them alike.
+faiss gets its best ``distance_compute_blas_threshold`` from a sweep done in the same run.
+Recall@K is measured against exact fp64 cosines and counts a returned row as correct when its
+exact cosine reaches the exact K-th best (so ties may break either way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from muse.search.device import hardware_info
+from muse.search.embedding_table import EmbeddingTable
+from muse.search.history_cache import HistoryCache, search_user
+from muse.search.prepared_history import PreparedHistory, prepare_from_table
+from muse.search.search_result import SearchResult
+
+# Targets of issue 4 (warm cache, L = 100K, d = 128, K = 50, 2 cores).
+TARGET_LENGTH = 100_000
+TARGET_C200_MS = 18.0
+TARGET_C1_MS = 2.0
+TARGET_FAISS_RATIO = 2.0
+
+
+@dataclass(frozen=True)
+class GsuBenchmarkConfig:
+    """Benchmark settings (defaults: the issue's full grid)."""
+
+    dim: int = 128
+    k: int = 50
+    lengths: tuple[int, ...] = (1_000, 10_000, 100_000)
+    candidate_counts: tuple[int, ...] = (1, 16, 200, 1000)
+    repeats: int = 20
+    table_rows: int = 2_000_000
+    faiss_thresholds: tuple[int, ...] = (1, 20, 200, 1600, 1_000_000)
+    faiss_tuning_repeats: int = 3
+    threads: int = 2
+    seed: int = 0
+    memory_probe_bytes: int = 512 * 1024 * 1024
+    output_dir: str = "docs/results"
+
+
+QUICK_CONFIG = GsuBenchmarkConfig(
+    lengths=(1_000, 3_000),
+    candidate_counts=(1, 16),
+    repeats=3,
+    table_rows=20_000,
+    faiss_thresholds=(1, 1_000_000),
+    faiss_tuning_repeats=1,
+    memory_probe_bytes=64 * 1024 * 1024,
+)
+
+
+@dataclass
+class CellResult:
+    """One (L, C) cell: medians in milliseconds, recall@K (tie-aware) per method."""
+
+    length: int
+    candidates: int
+    ours_warm_ms: float
+    ours_cold_ms: float
+    ours_prepare_ms: float
+    faiss_ms: float
+    faiss_threshold: int
+    faiss_threads: int
+    torch_ms: float
+    numpy_ms: float
+    recall: dict[str, float]
+
+    @property
+    def faiss_ratio(self) -> float:
+        """How many times faster ours (warm) is than tuned faiss."""
+        return self.faiss_ms / self.ours_warm_ms
+
+
+@dataclass
+class MachineProbe:
+    """Peak rates measured in the same run, and the load around it."""
+
+    fp32_matmul_gflops: float
+    bf16_matmul_gflops: float
+    memory_read_gbps: float
+    load_average_before: tuple[float, float, float]
+    load_average_after: tuple[float, float, float]
+    cpu_capability: str
+    amx_bf16: bool
+    native_kernels: bool
+    threads: int
+
+
+@dataclass
+class GsuBenchmarkReport:
+    config: GsuBenchmarkConfig
+    machine: MachineProbe
+    cells: list[CellResult]
+    peak_extra_memory_mb: float | None
+    peak_memory_shape: tuple[int, int] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        cells = []
+        for cell in self.cells:
+            row = dataclasses.asdict(cell)
+            row["faiss_ratio"] = cell.faiss_ratio
+            cells.append(row)
+        return {
+            "config": dataclasses.asdict(self.config),
+            "machine": dataclasses.asdict(self.machine),
+            "cells": cells,
+            "peak_extra_memory_mb": self.peak_extra_memory_mb,
+            "peak_memory_shape": self.peak_memory_shape,
+        }
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e3
+
+
+def _time_once(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def probe_machine(memory_probe_bytes: int) -> tuple[float, float, float]:
+    """(fp32 matmul GFLOP/s, bf16 matmul GFLOP/s, memory read GB/s), best of a few runs.
+
+    A bf16 matmul without AMX/AVX512-BF16 is slow, so its size grows only when it is fast.
+    """
+    generator = torch.Generator().manual_seed(0)
+    rates = []
+    for dtype in (torch.float32, torch.bfloat16):
+        rate = 0.0
+        for size in (256, 1024, 2048):
+            a = torch.randn(size, size, generator=generator).to(dtype)
+            b = torch.randn(size, size, generator=generator).to(dtype)
+            torch.mm(a, b)
+            best = min(_time_once(functools.partial(torch.mm, a, b)) for _ in range(3))
+            rate = max(rate, 2 * size**3 / best / 1e9)
+            if best > 0.05:
+                break
+        rates.append(rate)
+    data = torch.ones(memory_probe_bytes // 4, dtype=torch.float32)
+    data.sum()
+    best = min(_time_once(data.sum) for _ in range(3))
+    rates.append(data.numel() * 4 / best / 1e9)
+    return rates[0], rates[1], rates[2]
+
+
+def _tie_aware_recall(
+    positions: np.ndarray, exact: np.ndarray, searchable: np.ndarray, k: int
+) -> float:
+    """positions (C, K') int (−1 = none); exact (C, L) fp64 cosines. Mean share of the true top-K found."""
+    masked = np.where(searchable[None, :], exact, -np.inf)
+    kept = min(k, int(searchable.sum()))
+    if kept == 0:
+        return 1.0
+    kth = -np.partition(-masked, kept - 1, axis=1)[:, kept - 1]
+    found = 0
+    for row, positions_row in enumerate(positions):
+        valid = positions_row[(positions_row >= 0)]
+        valid = np.unique(valid[searchable[valid]])
+        found += min(kept, int((masked[row, valid] >= kth[row] - 1e-6).sum()))
+    return found / (kept * positions.shape[0])
+
+
+def _exact_cosines(history: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(C, L) fp64 cosines of normalised fp32 inputs, in candidate chunks."""
+    history64 = history.astype(np.float64)
+    out = np.empty((queries.shape[0], history.shape[0]), dtype=np.float64)
+    for start in range(0, queries.shape[0], 64):
+        out[start : start + 64] = queries[start : start + 64].astype(np.float64) @ history64.T
+    return out
+
+
+def _numpy_top_k(history: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Plain numpy: fp32 matmul, argpartition, sort the K (candidate chunks bound memory at 256 MB)."""
+    chunk = max(1, (64 * 1024 * 1024) // max(1, history.shape[0]))
+    kept = min(k, history.shape[0])
+    out = np.empty((queries.shape[0], kept), dtype=np.int64)
+    for start in range(0, queries.shape[0], chunk):
+        scores = queries[start : start + chunk] @ history.T
+        top = np.argpartition(-scores, kept - 1, axis=1)[:, :kept]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+        out[start : start + chunk] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+def peak_extra_memory_mb(function: Callable[[], object]) -> float | None:
+    """Peak resident memory added while ``function`` runs (Linux: resets and reads VmHWM)."""
+    status = Path("/proc/self/status")
+    clear_refs = Path("/proc/self/clear_refs")
+    if not status.exists():
+        return None
+
+    def read_kb(field: str) -> int:
+        for line in status.read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    try:
+        clear_refs.write_text("5")
+    except OSError:
+        return None
+    before = read_kb("VmRSS:")
+    function()
+    return (read_kb("VmHWM:") - before) / 1024
+
+
+def _bench_cell(
+    config: GsuBenchmarkConfig,
+    table: EmbeddingTable,
+    length: int,
+    num_candidates: int,
+    rng: np.random.Generator,
+) -> CellResult:
+    import faiss
+
+    items = torch.from_numpy(rng.integers(2, table.num_rows, size=length))
+    # Fresh histories for every cold run and every timed preparation: none is ever in a cache.
+    cold_items = [
+        torch.from_numpy(rng.integers(2, table.num_rows, size=length))
+        for _ in range(2 * (config.repeats + 1))
+    ]
+    candidate_rows = rng.integers(2, table.num_rows, size=num_candidates)
+    candidates = torch.from_numpy(table.array[candidate_rows].astype(np.float32))
+    queries = (candidates / candidates.norm(dim=1, keepdim=True)).numpy()
+    history = table.array[items.numpy()].astype(np.float32)
+    history /= np.linalg.norm(history, axis=1, keepdims=True)
+    history_tensor = torch.from_numpy(history)
+    queries_tensor = torch.from_numpy(queries)
+    k = config.k
+
+    warm_cache = HistoryCache()
+    search_user(warm_cache, "user", 0, items, table, candidates, k)
+    cold_round = iter(range(10**9))
+
+    def ours_warm() -> SearchResult:
+        return search_user(warm_cache, "user", 0, items, table, candidates, k)
+
+    def ours_cold() -> SearchResult:
+        fresh = cold_items[next(cold_round) % len(cold_items)]
+        return search_user(HistoryCache(), "user", 0, fresh, table, candidates, k)
+
+    def ours_prepare() -> PreparedHistory:
+        return prepare_from_table(table, cold_items[next(cold_round) % len(cold_items)])
+
+    faiss_setting = (config.faiss_thresholds[0], config.threads)
+
+    def faiss_search() -> np.ndarray:
+        faiss.cvar.distance_compute_blas_threshold = faiss_setting[0]
+        faiss.omp_set_num_threads(faiss_setting[1])
+        return faiss.knn(queries, history, k, metric=faiss.METRIC_INNER_PRODUCT)[1]
+
+    def torch_search() -> torch.Tensor:
+        return torch.topk(queries_tensor @ history_tensor.T, min(k, length), dim=1).indices
+
+    def numpy_search() -> np.ndarray:
+        return _numpy_top_k(history, queries, k)
+
+    # faiss: pick its best BLAS threshold (and thread count: on a busy machine one OpenMP
+    # thread can beat two) in this run.
+    setting_times = {}
+    for setting in itertools.product(config.faiss_thresholds, sorted({config.threads, 1})):
+        faiss_setting = setting
+        faiss_search()
+        setting_times[setting] = statistics.median(
+            _time_once(faiss_search) for _ in range(config.faiss_tuning_repeats)
+        )
+    faiss_setting = min(setting_times, key=setting_times.__getitem__)
+
+    methods: dict[str, Callable[[], object]] = {
+        "ours_warm": ours_warm,
+        "ours_cold": ours_cold,
+        "ours_prepare": ours_prepare,
+        "faiss": faiss_search,
+        "torch": torch_search,
+        "numpy": numpy_search,
+    }
+    samples: dict[str, list[float]] = {name: [] for name in methods}
+    for function in methods.values():
+        function()
+    for _ in range(config.repeats):
+        for name, function in methods.items():
+            samples[name].append(_time_once(function))
+    exact = _exact_cosines(history, queries)
+    searchable = np.ones(length, dtype=bool)
+    recall = {
+        "ours": _tie_aware_recall(ours_warm().positions[0].numpy(), exact, searchable, k),
+        "faiss": _tie_aware_recall(faiss_search(), exact, searchable, k),
+        "torch": _tie_aware_recall(torch_search().numpy(), exact, searchable, k),
+        "numpy": _tie_aware_recall(numpy_search(), exact, searchable, k),
+    }
+    return CellResult(
+        length=length,
+        candidates=num_candidates,
+        ours_warm_ms=_median_ms(samples["ours_warm"]),
+        ours_cold_ms=_median_ms(samples["ours_cold"]),
+        ours_prepare_ms=_median_ms(samples["ours_prepare"]),
+        faiss_ms=_median_ms(samples["faiss"]),
+        faiss_threshold=faiss_setting[0],
+        faiss_threads=faiss_setting[1],
+        torch_ms=_median_ms(samples["torch"]),
+        numpy_ms=_median_ms(samples["numpy"]),
+        recall=recall,
+    )
+
+
+def run_benchmark(config: GsuBenchmarkConfig, progress: bool = True) -> GsuBenchmarkReport:
+    """Run every (L, C) cell of ``config`` and probe the machine; nothing is written."""
+    torch.set_num_threads(config.threads)
+    load_before = os.getloadavg()
+    fp32_gflops, bf16_gflops, memory_gbps = probe_machine(config.memory_probe_bytes)
+    rng = np.random.default_rng(config.seed)
+    array = rng.integers(-127, 128, size=(config.table_rows, config.dim), dtype=np.int8)
+    array[:2] = 0
+    table = EmbeddingTable(array, 1 / 127)
+    cells = []
+    grid = [(length, count) for length in config.lengths for count in config.candidate_counts]
+    for length, count in tqdm(grid, desc="gsu cells", unit="cell", disable=not progress):
+        cells.append(_bench_cell(config, table, length, count, rng))
+    # Memory bound: the largest cell, searched once more under a peak-RSS probe.
+    largest = (max(config.lengths), max(config.candidate_counts))
+    memory_items = torch.from_numpy(rng.integers(2, table.num_rows, size=largest[0]))
+    memory_candidates = torch.from_numpy(
+        array[rng.integers(2, table.num_rows, size=largest[1])].astype(np.float32)
+    )
+    memory_cache = HistoryCache()
+    search_user(memory_cache, "m", 0, memory_items, table, memory_candidates[:1], config.k)
+    peak = peak_extra_memory_mb(
+        lambda: search_user(memory_cache, "m", 0, memory_items, table, memory_candidates, config.k)
+    )
+    info = hardware_info()
+    machine = MachineProbe(
+        fp32_matmul_gflops=fp32_gflops,
+        bf16_matmul_gflops=bf16_gflops,
+        memory_read_gbps=memory_gbps,
+        load_average_before=load_before,
+        load_average_after=os.getloadavg(),
+        cpu_capability=info.cpu_capability,
+        amx_bf16=info.amx_bf16,
+        native_kernels=info.native_kernels,
+        threads=config.threads,
+    )
+    return GsuBenchmarkReport(config, machine, cells, peak, largest)
+
+
+def _cell(report: GsuBenchmarkReport, length: int, count: int) -> CellResult | None:
+    for cell in report.cells:
+        if cell.length == length and cell.candidates == count:
+            return cell
+    return None
+
+
+def utilisation_lines(report: GsuBenchmarkReport) -> list[str]:
+    """What limits the remaining time: achieved compute and bandwidth as fractions of the probes."""
+    machine = report.machine
+    dim = report.config.dim
+    lines = []
+    longest = max(report.config.lengths)
+    for count in sorted(report.config.candidate_counts):
+        cell = _cell(report, longest, count)
+        if cell is None:
+            continue
+        seconds = cell.ours_warm_ms / 1e3
+        gflops = 2 * count * longest * dim / seconds / 1e9
+        read_gbps = longest * (dim + 8) / seconds / 1e9  # int8 codes + fp32 scale and penalty
+        lines.append(
+            f"- L={longest:,}, C={count}: {gflops:.1f} GFLOP/s = "
+            f"{gflops / machine.fp32_matmul_gflops:.0%} of the fp32 matmul rate, "
+            f"{gflops / machine.bf16_matmul_gflops:.0%} of the bf16 matmul rate; history read at "
+            f"{read_gbps:.1f} GB/s = {read_gbps / machine.memory_read_gbps:.0%} of the memory read rate."
+        )
+    return lines
+
+
+def target_lines(report: GsuBenchmarkReport) -> list[str]:
+    """The issue's targets, each with its measured figure and whether it was met in this run."""
+    lines = []
+    c200 = _cell(report, TARGET_LENGTH, 200)
+    c1 = _cell(report, TARGET_LENGTH, 1)
+    c1000 = _cell(report, TARGET_LENGTH, 1000)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    if c200:
+        lines.append(
+            f"- C=200 ≤ {TARGET_C200_MS:.0f} ms: {c200.ours_warm_ms:.1f} ms, {verdict(c200.ours_warm_ms <= TARGET_C200_MS)}"
+        )
+        lines.append(
+            f"- C=200 ≥ {TARGET_FAISS_RATIO:.0f}× faster than tuned faiss: {c200.faiss_ratio:.1f}×, "
+            f"{verdict(c200.faiss_ratio >= TARGET_FAISS_RATIO)}"
+        )
+    if c1:
+        lines.append(
+            f"- C=1 ≤ {TARGET_C1_MS:.0f} ms: {c1.ours_warm_ms:.2f} ms, {verdict(c1.ours_warm_ms <= TARGET_C1_MS)}"
+        )
+    if c1000:
+        lines.append(
+            f"- C=1000 ≥ {TARGET_FAISS_RATIO:.0f}× faster than tuned faiss: {c1000.faiss_ratio:.1f}×, "
+            f"{verdict(c1000.faiss_ratio >= TARGET_FAISS_RATIO)}"
+        )
+    return lines
+
+
+def results_table(report: GsuBenchmarkReport) -> list[str]:
+    lines = [
+        "| L | C | ours warm | ours cold (gather+pack) | faiss tuned (threshold, threads) | torch fp32 | numpy | faiss / ours | recall ours / faiss |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for cell in report.cells:
+        lines.append(
+            f"| {cell.length:,} | {cell.candidates:,} | {cell.ours_warm_ms:.2f} | "
+            f"{cell.ours_cold_ms:.2f} ({cell.ours_prepare_ms:.2f}) | "
+            f"{cell.faiss_ms:.2f} ({cell.faiss_threshold:,}, {cell.faiss_threads}t) | {cell.torch_ms:.2f} | "
+            f"{cell.numpy_ms:.2f} | {cell.faiss_ratio:.1f}× | "
+            f"{cell.recall['ours']:.4f} / {cell.recall['faiss']:.4f} |"
+        )
+    return lines
+
+
+def write_chart(report: GsuBenchmarkReport, path: Path) -> None:
+    """Latency against C (log-log), one panel per L."""
+    import matplotlib
+
+    from features.atomic_write import atomic_file
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = sorted(report.config.lengths)
+    figure, axes = plt.subplots(1, len(lengths), figsize=(5 * len(lengths), 4), squeeze=False)
+    series = [
+        ("ours_warm_ms", "ours, warm cache", "o-"),
+        ("ours_cold_ms", "ours, cold cache", "o--"),
+        ("faiss_ms", "faiss.knn, tuned", "s-"),
+        ("torch_ms", "torch fp32 matmul+topk", "^-"),
+        ("numpy_ms", "numpy", "v-"),
+    ]
+    for axis, length in zip(axes[0], lengths, strict=True):
+        cells = sorted((c for c in report.cells if c.length == length), key=lambda c: c.candidates)
+        counts = [c.candidates for c in cells]
+        for field, label, style in series:
+            axis.plot(counts, [getattr(c, field) for c in cells], style, label=label)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_title(f"L = {length:,}, d = {report.config.dim}, K = {report.config.k}")
+        axis.set_xlabel("candidates C")
+        axis.set_ylabel("median latency (ms)")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_file(path) as staging:
+        figure.savefig(staging, dpi=110, format="png")
+    plt.close(figure)
+
+
+def write_report(report: GsuBenchmarkReport, command: str) -> Path:
+    """Write ``gsu.md`` and ``gsu.png`` into the config's output directory; returns the .md path."""
+    from features.atomic_write import write_text_atomic
+
+    output = Path(report.config.output_dir)
+    chart = output / "gsu.png"
+    write_chart(report, chart)
+    machine = report.machine
+    lines = [
+        "# GSU search benchmark",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Settings: d={report.config.dim}, K={report.config.k}, int8 item table of "
+        f"{report.config.table_rows:,} rows (seed {report.config.seed}), random history indices, "
+        f"candidates drawn from the table; median of {report.config.repeats} runs per figure, "
+        f"methods interleaved round-robin; {machine.threads} threads for every method.",
+        "",
+        f"Machine: CPU capability {machine.cpu_capability}, AMX-BF16 {'yes' if machine.amx_bf16 else 'no'}, "
+        f"native kernels {'loaded' if machine.native_kernels else 'unavailable'}. "
+        f"Load average before / after: {machine.load_average_before[0]:.1f} / {machine.load_average_after[0]:.1f} "
+        "(a shared machine: compare the ratios, measured in this same run).",
+        f"Probes in this run: fp32 matmul {machine.fp32_matmul_gflops:.0f} GFLOP/s, bf16 matmul "
+        f"{machine.bf16_matmul_gflops:.0f} GFLOP/s, memory read {machine.memory_read_gbps:.1f} GB/s.",
+        "",
+        "Latency in milliseconds. *ours warm*: `search_user` with the history cached (a hit); "
+        "*ours cold*: a miss on a never-seen history (gather from the table + pack + search; the "
+        "gather + pack part alone in brackets). faiss, torch and numpy get the gathered, normalised "
+        "fp32 history for free. Recall@K is against exact fp64 cosines, tie-aware.",
+        "",
+        *results_table(report),
+        "",
+        f"![latency against C]({chart.name})",
+        "",
+        "## Targets (L = 100K, warm cache)",
+        "",
+        *(target_lines(report) or ["- (the grid of this run has no L = 100K cells)"]),
+        "",
+        "## Utilisation of the machine by ours (warm)",
+        "",
+        *utilisation_lines(report),
+        "",
+    ]
+    if report.peak_extra_memory_mb is not None and report.peak_memory_shape is not None:
+        length, count = report.peak_memory_shape
+        lines += [
+            "## Memory",
+            "",
+            f"Peak extra resident memory of one warm search with C={count:,}, L={length:,}: "
+            f"{report.peak_extra_memory_mb:.1f} MB (bound: 256 MB).",
+            "",
+        ]
+    path = output / "gsu.md"
+    write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+def report_json(report: GsuBenchmarkReport) -> str:
+    return json.dumps(report.to_dict(), indent=2)
