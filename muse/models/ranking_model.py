@@ -185,8 +185,7 @@ class RankingModel(nn.Module):
         """MM cosine of each (B, n) item to the target → (B, n) float32, 0 where masked or unneeded."""
         if not needed or target_multimodal is None:
             return torch.zeros(items.shape, dtype=torch.float32, device=items.device)
-        cosines = torch.einsum("bd,bnd->bn", target_multimodal, self.table.gather_normalized(items))
-        return cosines.masked_fill(~mask, 0.0)
+        return self.table.cosines(items, target_multimodal).masked_fill(~mask, 0.0)
 
     # ---- second stage ------------------------------------------------------------------------
 

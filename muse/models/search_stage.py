@@ -69,5 +69,4 @@ def history_cosines(request: SearchRequest) -> torch.Tensor:
     items = request.batch.history_items
     if request.target_multimodal is None:
         return torch.zeros(items.shape, dtype=torch.float32, device=items.device)
-    history = request.table.gather_normalized(items)
-    return torch.einsum("bd,bld->bl", request.target_multimodal, history)
+    return request.table.cosines(items, request.target_multimodal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -37,16 +39,37 @@ class EmbeddingTable:
 
     def gather(self, indices: torch.Tensor) -> torch.Tensor:
         """Raw rows as float32 (scaled, not normalised). indices: (...) int64 → (..., D)."""
-        flat = indices.reshape(-1).cpu().numpy()
-        rows = torch.from_numpy(np.ascontiguousarray(self.array[flat])).to(torch.float32)
+        flat = indices.reshape(-1).to("cpu", torch.int64)
+        # torch's index_select on a view of the (memory-mapped) array: half the time of numpy's
+        # fancy indexing plus a copy; nothing is ever written through the view.
+        rows = self._rows().index_select(0, flat).to(torch.float32)
         return rows.reshape(*indices.shape, self.dim).to(indices.device)
 
     def gather_normalized(self, indices: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 rows (zero rows stay zero). indices: (...) int64 → (..., D)."""
         return normalize_rows(self.gather(indices))
 
+    def cosines(self, indices: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        """Cosine of each row at ``indices`` (B, n) to its sample's query (B, D) → (B, n) float32.
 
-def normalize_rows(rows: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+        ``queries`` are L2-normalised; zero rows give 0. Equals ``einsum("bd,bnd->bn", queries,
+        gather_normalized(indices))`` (the reference; a test compares) at a third of the cost:
+        the normalised (B, n, D) rows are never materialised.
+        """
+        rows = self.gather(indices)
+        dots = torch.bmm(rows, queries.to(rows.dtype).unsqueeze(-1)).squeeze(-1)
+        return dots / rows.norm(dim=-1).clamp_min(NORM_EPS)
+
+    def _rows(self) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch warns on views
+            return torch.from_numpy(self.array)
+
+
+NORM_EPS = 1e-12
+
+
+def normalize_rows(rows: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
     """L2-normalise the last axis; an all-zero row stays zero instead of becoming NaN."""
     return rows / rows.norm(dim=-1, keepdim=True).clamp_min(eps)
 

@@ -1,7 +1,8 @@
 """The two optimisers of a ranking model: AdamW on dense layers, row-wise Adagrad on ID tables.
 
 Optimisers live here, never in models. Under DistributedModelParallel the row-wise Adagrad is
-fused into the sharded lookup (see model_parallel), so only the dense optimiser is stepped here.
+fused into the sharded lookup (see model_parallel), so only the dense optimiser is stepped here;
+otherwise it is SparseRowWiseAdagrad, which reads the tables' sparse row gradients.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torchrec.optim.rowwise_adagrad import RowWiseAdagrad
 
+from muse.training.sparse_rowwise_adagrad import SparseRowWiseAdagrad
 from muse.training.train_config import TrainingConfig
 
 
@@ -51,7 +52,7 @@ def build_optimizers(
     )
     sparse = None
     if fused is None and sparse_parameters:
-        sparse = RowWiseAdagrad(
+        sparse = SparseRowWiseAdagrad(
             sparse_parameters, lr=config.sparse_learning_rate, eps=config.sparse_eps
         )
     return Optimizers(dense=dense, sparse=sparse, fused=fused)

@@ -16,6 +16,7 @@ from muse.search import EmbeddingTable
 from muse.training.distributed import DistributedContext
 from muse.training.model_parallel import embedding_parameter_names, shard_model
 from muse.training.sharded_state import fill_local, gather_full
+from muse.training.sparse_rowwise_adagrad import use_sparse_gradients
 
 ModelFactory = Callable[[RankingModelConfig, FeatureSpec, EmbeddingTable], nn.Module]
 
@@ -49,6 +50,8 @@ def prepare_model(
     if context.is_distributed:
         sharded = shard_model(model, context, sparse_learning_rate, sparse_eps)
         return PreparedModel(sharded, sparse_names, sharded.fused_optimizer)
+    # Unsharded ID tables emit sparse row gradients for SparseRowWiseAdagrad (O(rows looked up)).
+    use_sparse_gradients(model, sparse_names)
     return PreparedModel(model.to(context.device), sparse_names, None)
 
 
