@@ -30,7 +30,8 @@ class SimTier(nn.Module):
         """Real positions per bin. cosines: (B, K); mask: (B, K) bool → (B, num_bins) float."""
         # Masked positions get bin -1, which matches no bin: one comparison, no extra mask pass.
         bins = self.bins(cosines).masked_fill(~mask, -1)
-        return (bins.unsqueeze(-1) == self.bin_ids).sum(dim=1).to(cosines.dtype)
+        matches = torch.eq(bins.unsqueeze(-1), self.bin_ids)
+        return matches.sum(dim=1).to(cosines.dtype)
 
     def forward(self, cosines: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """cosines: (B, K) float; mask: (B, K) bool → (B, num_bins) features."""
