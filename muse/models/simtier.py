@@ -14,6 +14,8 @@ from torch import nn
 class SimTier(nn.Module):
     """Histogram features of a set of cosines."""
 
+    bin_ids: torch.Tensor
+
     def __init__(self, tier_width: float = 0.1) -> None:
         super().__init__()
         self.tiers_per_unit = round(1.0 / tier_width)
