@@ -4,8 +4,9 @@
   approximate scores, exact fp32 re-scoring of survivors). Chosen for CPU tensors when the
   kernels build and load.
 - ``TORCH``: chunked exact fp32 matmul with a running ``torch.topk``, on the tensors' own device.
-  Chosen for CUDA tensors (the GPU does the work) and as the CPU fallback. TF32 is not used, so
-  results stay fp32-exact on GPUs too.
+  Chosen for CUDA tensors (the GPU does the work) and as the CPU fallback. Exact on GPUs under
+  torch's default fp32 matmul precision ("highest": no TF32). faiss-gpu is not used: exact
+  search on a GPU is one matmul and a topk per chunk, which torch already does at full speed.
 
 AMX is reported but not used: on the machines measured, the int16 kernels ran at the same or a
 higher rate than torch's bf16 matmul followed by selection (see docs/results/gsu.md).

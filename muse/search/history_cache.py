@@ -164,15 +164,19 @@ def search_user(
     candidates: torch.Tensor,
     k: int,
     backend: SearchBackend | None = None,
+    device: torch.device | str | None = None,
 ) -> SearchResult:
     """Exact top-K cosine for one user's request, through the cache.
 
     history_items: (L,) int64 item indices of the user's history at ``version`` (read only on a
         miss; 0 padding and 1 OOV are never returned).
     candidates: (C, D) float candidate embeddings.
+    device: where a missed history is prepared (CUDA: the torch backend on the GPU); default CPU.
     Returns SearchResult with (1, C, K) tensors; positions index ``history_items``.
     """
     history, _ = cache.get_or_prepare(
-        user_key, version, lambda: prepare_from_table(table, history_items, backend=backend)
+        user_key,
+        version,
+        lambda: prepare_from_table(table, history_items, backend=backend, device=device),
     )
     return top_k_prepared(history, candidates, k)

@@ -446,14 +446,17 @@ inline void scan_candidates(const PackedHistory& history, int64_t block_begin, i
                      scratch);
 }
 
+// Candidates [c_begin, c_end) over blocks [block_begin, block_end), chunk by chunk so that a
+// chunk's codes stay in L1/L2 while every candidate passes over them.
 void scan_range(const PackedHistory& history, int64_t block_begin, int64_t block_end,
-                const uint8_t* queries, int64_t query_stride, int64_t num_queries,
+                const uint8_t* queries, int64_t query_stride, int64_t c_begin, int64_t c_end,
                 float* threshold, std::vector<Selection>& selections,
                 const SelectionParams& params, const ExactSource& source, int64_t chunk_blocks) {
   std::vector<float> scratch;
+  const int64_t num_queries = c_end;
   for (int64_t chunk = block_begin; chunk < block_end; chunk += chunk_blocks) {
     const int64_t chunk_end = std::min(block_end, chunk + chunk_blocks);
-    int64_t c = 0;
+    int64_t c = c_begin;
     for (; c + kTileCandidates <= num_queries; c += kTileCandidates)
       scan_candidates<kTileCandidates>(history, chunk, chunk_end, queries, query_stride, c,
                                        threshold, selections, params, source, scratch);
@@ -648,6 +651,28 @@ void gsu_search_packed(const int8_t* codes, const float* scale, const float* pen
   const PackedHistory history{codes, scale, penalty, offset, groups};
   ExactSource source{exact_kind, exact_kind == kPackedInt8 ? static_cast<const void*>(codes) : exact_data,
                      scale, nullptr, dim, groups, queries};
+  chunk_blocks = std::max<int64_t>(1, chunk_blocks);
+  if (ranges > 1 && num_queries >= 2 * kTileCandidates * ranges) {
+    // Many candidates: each thread takes a share of them over the whole history, so thresholds
+    // are never split and each thread finishes its own candidates (no second thread start).
+    std::vector<Selection> selections(num_queries);
+    std::vector<float> thresholds(num_queries);
+    for (int64_t c = 0; c < num_queries; ++c) thresholds[c] = kFloorStart - beta[c];
+    const int64_t share = (num_queries + ranges * kTileCandidates - 1) / (ranges * kTileCandidates) * kTileCandidates;
+    run_parallel(ranges, ranges, [&](int64_t r) {
+      const int64_t c_begin = std::min(num_queries, r * share);
+      const int64_t c_end = std::min(num_queries, c_begin + share);
+      scan_range(history, 0, blocks, query_codes, dim_pad, c_begin, c_end, thresholds.data(),
+                 selections, params, source, chunk_blocks);
+      std::vector<Selection*> parts(1);
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        parts[0] = &selections[c];
+        finish(parts, c, params, source, positions, cosines, mask);
+      }
+    });
+    return;
+  }
+  // Few candidates: threads take ranges of the history; selections are merged per candidate.
   std::vector<std::vector<Selection>> selections(ranges, std::vector<Selection>(num_queries));
   std::vector<std::vector<float>> thresholds(ranges, std::vector<float>(num_queries));
   for (int64_t r = 0; r < ranges; ++r)
@@ -656,17 +681,14 @@ void gsu_search_packed(const int8_t* codes, const float* scale, const float* pen
   run_parallel(ranges, ranges, [&](int64_t r) {
     const int64_t begin = std::min(blocks, r * per_range);
     const int64_t end = std::min(blocks, begin + per_range);
-    scan_range(history, begin, end, query_codes, dim_pad, num_queries, thresholds[r].data(),
-               selections[r], params, source, std::max<int64_t>(1, chunk_blocks));
+    scan_range(history, begin, end, query_codes, dim_pad, 0, num_queries, thresholds[r].data(),
+               selections[r], params, source, chunk_blocks);
   });
-  const int64_t finish_threads = num_queries >= 64 ? threads : 1;
-  run_parallel(finish_threads, finish_threads, [&](int64_t w) {
-    std::vector<Selection*> parts(ranges);
-    for (int64_t c = w; c < num_queries; c += finish_threads) {
-      for (int64_t r = 0; r < ranges; ++r) parts[r] = &selections[r][c];
-      finish(parts, c, params, source, positions, cosines, mask);
-    }
-  });
+  std::vector<Selection*> parts(ranges);
+  for (int64_t c = 0; c < num_queries; ++c) {
+    for (int64_t r = 0; r < ranges; ++r) parts[r] = &selections[r][c];
+    finish(parts, c, params, source, positions, cosines, mask);
+  }
 }
 
 // Exact fp32 top-K over many samples' histories at once (small C: every row scored exactly).

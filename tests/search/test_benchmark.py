@@ -1,0 +1,59 @@
+"""`muse bench gsu --quick` runs end to end and writes its report, chart and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from muse.commands import bench_gsu
+
+
+def test_quick_benchmark_writes_report_chart_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    bench_gsu.build_parser(parser)
+    args = parser.parse_args(
+        [
+            "--quick",
+            "--json",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path),
+            "--set",
+            "lengths=[600, 2000]",
+            "--set",
+            "candidate_counts=[1, 9]",
+            "--set",
+            "repeats=2",
+            "--set",
+            "table_rows=5000",
+            "--set",
+            "memory_probe_bytes=16777216",
+        ]
+    )
+    assert bench_gsu.run(args) == 0
+    figures = json.loads(capsys.readouterr().out)
+    cells = figures["cells"]
+    assert [(c["length"], c["candidates"]) for c in cells] == [(600, 1), (600, 9), (2000, 1), (2000, 9)]
+    for cell in cells:
+        assert cell["recall"]["ours"] >= 0.999 and cell["recall"]["faiss"] >= 0.999
+        for field in ("ours_warm_ms", "ours_cold_ms", "ours_prepare_ms", "faiss_ms", "torch_ms", "numpy_ms"):
+            assert cell[field] > 0
+        assert cell["faiss_ratio"] == pytest.approx(cell["faiss_ms"] / cell["ours_warm_ms"])
+    machine = figures["machine"]
+    assert machine["fp32_matmul_gflops"] > 0 and machine["memory_read_gbps"] > 0
+    report = (tmp_path / "gsu.md").read_text()
+    assert "| L | C | ours warm |" in report and "2,000 | 9 |" in report
+    assert (tmp_path / "gsu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_setting_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    bench_gsu.build_parser(parser)
+    args = parser.parse_args(["--quick", "--set", "no_such_key=3", "--no-write"])
+    assert bench_gsu.run(args) == 2
+    assert "no_such_key" in capsys.readouterr().err
