@@ -26,6 +26,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from features.data_error import DataError
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, DataError, FileNotFoundError) as error:
         print(f"muse train: {error}", file=sys.stderr)
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     print(
         f"{config.model.name}: test AUC {result.test.auc:.4f} GAUC {result.test.gauc:.4f} "
         f"logloss {result.test.logloss:.4f}; {result.epochs} epoch(s), best {result.best_epoch}; "

@@ -1,12 +1,21 @@
 """Offline training and evaluation of ranking models.
 
-Public API:
-- ``train(config: TrainConfig, run_dir=None, resume=False) -> TrainResult``: epochs with early
-  stopping on a validation split carved from train, atomic checkpoints, TensorBoard events, and
-  exact test AUC / GAUC / logloss written to ``<run>/metrics.json`` beside ``<run>/config.toml``.
-  Runs unchanged under ``torchrun`` (DistributedModelParallel, gloo on CPU, NCCL on CUDA).
-- ``evaluate(checkpoint, dataset=None, out=None) -> Metrics``: the same metrics for a checkpoint.
-- ``BatchBuilder``: sample rows → ``muse.batch.RankingBatch`` with histories sliced at batch time.
+Command line::
+
+    muse train --config configs/ranking/muse.toml [--set training.batch_size=256 ...] [--out DIR]
+    muse train --out DIR --resume                  # after a crash or kill -9: same batches, same result
+    torchrun --standalone --nproc_per_node=2 -m muse.cli train --config ...   # DistributedModelParallel
+    muse evaluate --checkpoint DIR/checkpoints/best.pt [--dataset OTHER] [--out DIR2]
+
+Run directory: ``config.toml`` (resolved config), ``metrics.json`` (test AUC / GAUC / logloss,
+oracle metrics on synthetic data, epochs, validation history, train samples/s),
+``checkpoints/last.pt`` (resume point) and ``best.pt`` (best validation weights, full tensors),
+``tensorboard/`` (train loss, samples/s, validation and test metrics).
+
+Python API:
+- ``train(config: TrainConfig, run_dir=None, resume=False) -> TrainResult``
+- ``evaluate(checkpoint, dataset=None, out=None) -> Metrics``
+- ``BatchBuilder(dataset, max_history_length).build(samples, rows) -> muse.batch.RankingBatch``
 """
 
 from muse.training.batch_builder import BatchBuilder

@@ -7,6 +7,8 @@ row-wise Adagrad update is fused into the lookup's backward. Dense layers are da
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.distributed as dist
 from fbgemm_gpu.split_embedding_configs import EmbOptimType
@@ -16,7 +18,9 @@ from torchrec.distributed.embedding import EmbeddingCollectionSharder
 from torchrec.distributed.embedding_types import EmbeddingComputeKernel
 from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 from torchrec.distributed.model_parallel import DistributedModelParallel
-from torchrec.distributed.planner import EmbeddingShardingPlanner, ParameterConstraints, Topology
+from torchrec.distributed.planner import EmbeddingShardingPlanner, ParameterConstraints
+from torchrec.distributed.planner.storage_reservations import FixedPercentageStorageReservation
+from torchrec.distributed.planner.types import KernelConfig, TopologyFactory, TrainerConfig
 from torchrec.distributed.types import ShardingType
 
 from muse.training.distributed import DistributedContext
@@ -64,11 +68,19 @@ def shard_model(
         )
         for name in _table_names(model)
     }
-    topology = Topology(
-        world_size=context.world_size,
-        compute_device=context.device.type,
-        local_world_size=int(torch.cuda.device_count()) if context.device.type == "cuda" else None,
+    local_world_size = int(torch.cuda.device_count()) if context.device.type == "cuda" else None
+    topology = TopologyFactory.create_topology(
+        TrainerConfig(world_size=context.world_size, local_world_size=local_world_size),
+        kernel_config=KernelConfig(compute_device=context.device.type),
     )
-    planner = EmbeddingShardingPlanner(topology=topology, constraints=constraints)
+    planner = EmbeddingShardingPlanner(
+        topology=topology,
+        constraints=constraints,
+        # The default heuristic reservation over-estimates dense memory (torchrec warns about it).
+        storage_reservation=FixedPercentageStorageReservation(0.15),
+    )
     plan = planner.collective_plan(model, sharders, dist.GroupMember.WORLD)  # type: ignore[arg-type]
-    return DistributedModelParallel(model, device=context.device, plan=plan, sharders=sharders)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        # torchrec 1.8 passes DDP an argument torch 2.13 deprecates; nothing to act on here.
+        warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated", FutureWarning)
+        return DistributedModelParallel(model, device=context.device, plan=plan, sharders=sharders)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ calls these functions in the same order; only rank 0 receives the full tensors.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -20,8 +21,11 @@ def gather_full(state: Any, is_main: bool) -> Any:
     to the CPU on every rank.
     """
     if isinstance(state, ShardedTensor):
-        full = torch.empty(state.size(), dtype=state.dtype) if is_main else None
-        state.gather(dst=0, out=full)
+        with warnings.catch_warnings():
+            # torchrec 1.8's sharded modules still hand out ShardedTensor, deprecated in torch.
+            warnings.filterwarnings("ignore", "Please use DTensor", FutureWarning)
+            full = torch.empty(state.size(), dtype=state.dtype) if is_main else None
+            state.gather(dst=0, out=full)
         return full
     if isinstance(state, torch.Tensor):
         return state.detach().to("cpu", copy=True)

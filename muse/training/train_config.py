@@ -64,7 +64,8 @@ class TrainingConfig:
     """
 
     batch_size: int = 1024
-    evaluation_batch_size: int = 4096
+    # Scoring needs no gradients, but MM history gathers grow with B × L: keep it near batch_size.
+    evaluation_batch_size: int = 1024
     max_epochs: int = 20
     # Stop after this many validations in a row without improving the best metric.
     patience: int = 2

@@ -289,7 +289,7 @@ class _TrainingJob:
             for name in ("auc", "gauc", "logloss"):
                 self.writer.add_scalar(f"validation/{name}", getattr(metrics, name), state.step)
             self.writer.flush()
-        if self.context.is_main and self.show_progress:
+        if self.context.is_main:
             tqdm.write(
                 f"epoch {state.epoch}: validation AUC {metrics.auc:.4f} GAUC {metrics.gauc:.4f} "
                 f"logloss {metrics.logloss:.4f}{' (best)' if improved else ''}"
@@ -361,11 +361,6 @@ class _TrainingJob:
             if self.writer is not None:
                 for name in ("auc", "gauc", "logloss"):
                     self.writer.add_scalar(f"test/{name}", getattr(test, name), state.step)
-            if self.show_progress:
-                tqdm.write(
-                    f"test AUC {test.auc:.4f} GAUC {test.gauc:.4f} logloss {test.logloss:.4f} after "
-                    f"{state.epochs_completed} epoch(s) (best {best_epoch}), {samples_per_second:,.0f} samples/s"
-                )
         context.barrier()
         return TrainResult(
             run_dir=self.run_directory.root,
