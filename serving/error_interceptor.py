@@ -26,7 +26,7 @@ from serving.errors import (
     VariantUnavailable,
 )
 from serving.metrics import ServingMetrics, variant_label
-from serving.wire_format import malformed_field
+from serving.wire_format import largest_field, malformed_field
 
 logger = logging.getLogger("muse.serving")
 
@@ -55,11 +55,22 @@ class MalformedRequest:
         self.error = error
 
 
-def tolerant_deserializer(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-    """Wrap a protobuf ``FromString`` so corrupt bytes give a MalformedRequest, not an exception."""
+def tolerant_deserializer(
+    deserializer: Callable[[bytes], Any], max_bytes: int
+) -> Callable[[bytes], Any]:
+    """Wrap a protobuf ``FromString``: corrupt or oversize bytes give a MalformedRequest.
+
+    gRPC's own receive limit (set higher, as a memory backstop) would answer RESOURCE_EXHAUSTED
+    without naming anything; below it, the application limit names the field that is too big.
+    """
     descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
 
     def deserialize(data: bytes) -> Any:
+        if len(data) > max_bytes:
+            field = largest_field(data, descriptor) if descriptor is not None else "message"
+            return MalformedRequest(
+                InvalidArgument(field, f"request is {len(data)} bytes; the maximum is {max_bytes}")
+            )
         try:
             return deserializer(data)
         except DecodeError:
@@ -72,8 +83,9 @@ def tolerant_deserializer(deserializer: Callable[[bytes], Any]) -> Callable[[byt
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Maps domain errors to status codes, logs unexpected ones, records metrics per RPC."""
 
-    def __init__(self, metrics: ServingMetrics) -> None:
+    def __init__(self, metrics: ServingMetrics, max_message_bytes: int) -> None:
         self._metrics = metrics
+        self._max_message_bytes = max_message_bytes
 
     async def intercept_service(
         self,
@@ -117,6 +129,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         deserializer = handler.request_deserializer
         return grpc.unary_unary_rpc_method_handler(
             mapped,
-            request_deserializer=tolerant_deserializer(deserializer) if deserializer else None,
+            request_deserializer=tolerant_deserializer(deserializer, self._max_message_bytes)
+            if deserializer
+            else None,
             response_serializer=handler.response_serializer,
         )

@@ -36,6 +36,33 @@ def malformed_field(data: bytes, descriptor: Descriptor) -> str:
     return "message"
 
 
+def largest_field(data: bytes, descriptor: Descriptor) -> str:
+    """Name of the top-level field holding the most bytes of ``data`` (for "too large" errors)."""
+    sizes: dict[str, int] = {}
+    view = memoryview(data)
+    position = 0
+    try:
+        while position < len(view):
+            start = position
+            tag, position = _read_varint(view, position)
+            number, wire_type = tag >> 3, tag & 7
+            if wire_type == _VARINT:
+                _, position = _read_varint(view, position)
+            elif wire_type in (_FIXED64, _FIXED32):
+                position += 8 if wire_type == _FIXED64 else 4
+            elif wire_type == _LENGTH_DELIMITED:
+                length, position = _read_varint(view, position)
+                position += length
+            else:
+                break
+            field = descriptor.fields_by_number.get(number)
+            name = field.name if field is not None else f"field {number}"
+            sizes[name] = sizes.get(name, 0) + min(position, len(view)) - start
+    except ValueError:
+        pass
+    return max(sizes, key=lambda name: sizes[name]) if sizes else "message"
+
+
 def _read_varint(data: memoryview, position: int) -> tuple[int, int]:
     result = 0
     shift = 0

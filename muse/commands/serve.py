@@ -1,0 +1,49 @@
+"""`muse serve --config configs/serving/<name>.toml`: run the gRPC ranking server until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, required=True, help="serving TOML (configs/serving/)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set port=0 (repeatable)",
+    )
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write the bound address and ports here (JSON) once serving",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from muse.config_loader import ConfigError, load_config
+    from serving.json_logging import configure_json_logging
+    from serving.ranking_server import serve_until_signalled
+    from serving.serving_config import ServingConfig
+
+    try:
+        config = load_config(ServingConfig, args.config, args.overrides)
+    except ConfigError as error:
+        print(f"muse serve: {error}")
+        return 2
+    configure_json_logging(config.log_level)
+    try:
+        asyncio.run(serve_until_signalled(config, args.ready_file))
+    except Exception:
+        logging.getLogger("muse.serving").exception("server failed")
+        return 1
+    return 0
