@@ -31,7 +31,10 @@ class SimHashSearch(nn.Module):
         if request.target_multimodal is None:
             raise ValueError("the SimHash search needs the target's MM embedding")
         items = request.batch.history_items
-        history_codes = self.codes(request.table.gather_normalized(items))
+        # Each distinct item is hashed once (a batch's histories repeat items many times); the
+        # codes are the same as hashing every position: codes(gather_normalized(items)).
+        distinct, inverse = torch.unique(items, return_inverse=True)
+        history_codes = self.codes(request.table.gather_normalized(distinct))[inverse]
         target_codes = self.codes(request.target_multimodal).unsqueeze(1)
         hamming = (history_codes != target_codes).sum(dim=-1).to(torch.float32)
         length = items.shape[1]
