@@ -28,6 +28,7 @@ from tqdm import tqdm
 from muse.search.device import hardware_info
 from muse.search.embedding_table import EmbeddingTable
 from muse.search.history_cache import HistoryCache, search_user
+from muse.search.native_library import load_native_library
 from muse.search.prepared_history import PreparedHistory, prepare_from_table
 from muse.search.search_result import SearchResult
 
@@ -95,12 +96,21 @@ class CellResult:
 
 
 @dataclass
-class MachineProbe:
-    """Peak rates measured in the same run, and the load around it."""
+class RateProbe:
+    """Peak rates measured in this run (wall clock, all threads) and the int8 roof per CPU-second."""
 
     fp32_matmul_gflops: float
     bf16_matmul_gflops: float
+    int8_mix_gmacs: float
+    int8_mix_gmacs_per_cpu_second: float
     memory_read_gbps: float
+
+
+@dataclass
+class MachineProbe:
+    """Peak rates measured in the same run, and the load around it."""
+
+    rates: RateProbe
     load_average_before: tuple[float, float, float]
     load_average_after: tuple[float, float, float]
     cpu_capability: str
@@ -142,8 +152,9 @@ def _time_once(function: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def probe_machine(memory_probe_bytes: int) -> tuple[float, float, float]:
-    """(fp32 matmul GFLOP/s, bf16 matmul GFLOP/s, memory read GB/s), best of a few runs.
+def probe_machine(memory_probe_bytes: int, threads: int) -> RateProbe:
+    """Best of a few runs of: large fp32 and bf16 matmuls, the search kernel's int8 instruction
+    mix on registers (its compute roof), and a read of ``memory_probe_bytes``.
 
     A bf16 matmul without AMX/AVX512-BF16 is slow, so its size grows only when it is fast.
     """
@@ -160,11 +171,25 @@ def probe_machine(memory_probe_bytes: int) -> tuple[float, float, float]:
             best = min(_time_once(functools.partial(torch.mm, a, b)) for _ in range(3))
             rate = max(rate, 2 * size**3 / best / 1e9)
         rates.append(rate)
+    int8_wall = int8_cpu = 0.0
+    library = load_native_library()
+    if library is not None:
+        for _ in range(3):
+            cpu_started = time.process_time()
+            wall_rate = library.gsu_probe_int8_rate(2_000_000, threads)
+            cpu_seconds = time.process_time() - cpu_started
+            int8_wall = max(int8_wall, wall_rate / 1e9)
+            int8_cpu = max(int8_cpu, 2_000_000 * 12 * 32 * threads / max(cpu_seconds, 1e-9) / 1e9)
     data = torch.ones(memory_probe_bytes // 4, dtype=torch.float32)
     data.sum()
     best = min(_time_once(data.sum) for _ in range(3))
-    rates.append(data.numel() * 4 / best / 1e9)
-    return rates[0], rates[1], rates[2]
+    return RateProbe(
+        fp32_matmul_gflops=rates[0],
+        bf16_matmul_gflops=rates[1],
+        int8_mix_gmacs=int8_wall,
+        int8_mix_gmacs_per_cpu_second=int8_cpu,
+        memory_read_gbps=data.numel() * 4 / best / 1e9,
+    )
 
 
 def _tie_aware_recall(
@@ -335,7 +360,7 @@ def run_benchmark(config: GsuBenchmarkConfig, progress: bool = True) -> GsuBench
     """Run every (L, C) cell of ``config`` and probe the machine; nothing is written."""
     torch.set_num_threads(config.threads)
     load_before = os.getloadavg()
-    fp32_gflops, bf16_gflops, memory_gbps = probe_machine(config.memory_probe_bytes)
+    rates = probe_machine(config.memory_probe_bytes, config.threads)
     rng = np.random.default_rng(config.seed)
     array = rng.integers(-127, 128, size=(config.table_rows, config.dim), dtype=np.int8)
     array[:2] = 0
@@ -357,9 +382,7 @@ def run_benchmark(config: GsuBenchmarkConfig, progress: bool = True) -> GsuBench
     )
     info = hardware_info()
     machine = MachineProbe(
-        fp32_matmul_gflops=fp32_gflops,
-        bf16_matmul_gflops=bf16_gflops,
-        memory_read_gbps=memory_gbps,
+        rates=rates,
         load_average_before=load_before,
         load_average_after=os.getloadavg(),
         cpu_capability=info.cpu_capability,
@@ -379,7 +402,7 @@ def _cell(report: GsuBenchmarkReport, length: int, count: int) -> CellResult | N
 
 def utilisation_lines(report: GsuBenchmarkReport) -> list[str]:
     """What limits the remaining time: achieved compute and bandwidth as fractions of the probes."""
-    machine = report.machine
+    rates = report.machine.rates
     dim = report.config.dim
     lines = []
     longest = max(report.config.lengths)
@@ -387,14 +410,24 @@ def utilisation_lines(report: GsuBenchmarkReport) -> list[str]:
         cell = _cell(report, longest, count)
         if cell is None:
             continue
-        seconds = cell.ours_warm_ms / 1e3
-        gflops = 2 * count * longest * dim / seconds / 1e9
-        read_gbps = longest * (dim + 8) / seconds / 1e9  # int8 codes + fp32 scale and penalty
+        macs = count * longest * dim
+        gmacs = macs / (cell.ours_warm_ms / 1e3) / 1e9
+        gmacs_cpu = macs / (cell.cpu_ms["ours_warm"] / 1e3) / 1e9
+        read_gbps = (
+            longest * (dim + 12) / (cell.ours_warm_ms / 1e3) / 1e9
+        )  # codes, scale, penalty, offset
+        roof = (
+            f"{gmacs / rates.int8_mix_gmacs:.0%} of the int8 multiply-add roof "
+            f"({rates.int8_mix_gmacs:.0f} GMAC/s), {gmacs_cpu:.1f} GMAC/s per CPU-second = "
+            f"{gmacs_cpu / rates.int8_mix_gmacs_per_cpu_second:.0%} of the roof per CPU-second"
+            if rates.int8_mix_gmacs
+            else "no int8 roof measured"
+        )
         lines.append(
-            f"- L={longest:,}, C={count}: {gflops:.1f} GFLOP/s = "
-            f"{gflops / machine.fp32_matmul_gflops:.0%} of the fp32 matmul rate, "
-            f"{gflops / machine.bf16_matmul_gflops:.0%} of the bf16 matmul rate; history read at "
-            f"{read_gbps:.1f} GB/s = {read_gbps / machine.memory_read_gbps:.0%} of the memory read rate."
+            f"- L={longest:,}, C={count}: {gmacs:.1f} GMAC/s = {roof}; "
+            f"{2 * gmacs / rates.fp32_matmul_gflops:.1f}× the fp32 matmul rate, "
+            f"{2 * gmacs / rates.bf16_matmul_gflops:.1f}× the bf16 matmul rate; history read at "
+            f"{read_gbps:.1f} GB/s = {read_gbps / rates.memory_read_gbps:.0%} of the memory read rate."
         )
     return lines
 
@@ -504,8 +537,12 @@ def write_report(report: GsuBenchmarkReport, command: str) -> Path:
         f"native kernels {'loaded' if machine.native_kernels else 'unavailable'}. "
         f"Load average before / after: {machine.load_average_before[0]:.1f} / {machine.load_average_after[0]:.1f} "
         "(a shared machine: compare the ratios, measured in this same run).",
-        f"Probes in this run: fp32 matmul {machine.fp32_matmul_gflops:.0f} GFLOP/s, bf16 matmul "
-        f"{machine.bf16_matmul_gflops:.0f} GFLOP/s, memory read {machine.memory_read_gbps:.1f} GB/s.",
+        f"Probes in this run ({machine.threads} threads): fp32 matmul "
+        f"{machine.rates.fp32_matmul_gflops:.0f} GFLOP/s, bf16 matmul "
+        f"{machine.rates.bf16_matmul_gflops:.1f} GFLOP/s, int8 multiply-add roof (the kernel's "
+        f"instruction mix on registers) {machine.rates.int8_mix_gmacs:.0f} GMAC/s "
+        f"({machine.rates.int8_mix_gmacs_per_cpu_second:.0f} per CPU-second), memory read "
+        f"{machine.rates.memory_read_gbps:.1f} GB/s.",
         "",
         "Latency: median wall-clock milliseconds. *CPU ms*: median process CPU time per call "
         "(all threads), the work itself, less sensitive to other processes' load. "

@@ -8,8 +8,8 @@ Paths on the native CPU backend:
 - few candidates (C ≤ ``EXACT_PATH_MAX_CANDIDATES``): every row is scored exactly in fp32 straight
   from the table (or the given rows) with a fused running top-K; memory-bound, no packing.
 - more candidates: the history is packed to int8, candidates are quantised to 7 bits, and a fused
-  kernel keeps only rows whose score interval can reach the running K-th best; survivors are
-  re-scored exactly in fp32.
+  kernel looks only at rows whose bounded approximate score can reach the running K-th best
+  exact score; those are scored exactly in fp32 on the spot and kept in a size-K heap.
 The torch backend (CUDA, or CPU without the kernels) streams L in chunks with a running topk.
 Memory stays bounded in every path: no C×L score matrix is materialised.
 """
@@ -34,7 +34,7 @@ from muse.search.search_result import EXCLUDED_SCORE, SearchResult
 EXACT_PATH_MAX_CANDIDATES = 4
 # Packed history blocks (8 rows each) scanned per candidate group before moving on: keeps the
 # codes of a chunk in L1/L2 while every candidate passes over it.
-CHUNK_BLOCKS = 64
+CHUNK_BLOCKS = 15
 # The torch backend's score chunk: at most this many fp32 scores in flight.
 TORCH_CHUNK_SCORES = 8 * 1024 * 1024
 
@@ -228,7 +228,6 @@ def _native_search_prepared(
     positions = np.empty((num_candidates, k), dtype=np.int64)
     cosines = np.empty((num_candidates, k), dtype=np.float32)
     mask = np.empty((num_candidates, k), dtype=np.bool_)
-    exact_kind = native.EXACT_PACKED_INT8 if history.rows is None else native.EXACT_ROWS_FLOAT32
     library.gsu_search_packed(
         history.codes.data_ptr(),
         history.scale.data_ptr(),
@@ -237,7 +236,6 @@ def _native_search_prepared(
         history.scale.numel(),
         dim,
         dim_pad,
-        exact_kind,
         history.rows.data_ptr() if history.rows is not None else None,
         query_codes.ctypes.data,
         value_scale.ctypes.data,

@@ -26,27 +26,29 @@ LOGGER = logging.getLogger(__name__)
 SOURCE_PATH = Path(__file__).parent / "native" / "gsu_kernels.cpp"
 COMPILE_FLAGS = ("-O3", "-mavx2", "-mfma", "-mf16c", "-fPIC", "-shared", "-std=c++17", "-pthread")
 
-# ExactKind values of gsu_kernels.cpp: where exact row values come from.
-EXACT_PACKED_INT8 = 1
+# ExactKind values of gsu_kernels.cpp: where gsu_search_exact reads rows from.
 EXACT_ROWS_FLOAT32 = 2
 EXACT_TABLE_INT8 = 3
 EXACT_TABLE_FLOAT16 = 4
 EXACT_TABLE_FLOAT32 = 5
 
-# Argument types, one letter each: p pointer, q int64, i int32, f float32 (first: result type).
+# Argument types, one letter each: p pointer, q int64, i int32, f float32, d float64 (first:
+# result type, - for none).
 _CTYPES = {
     "p": ctypes.c_void_p,
     "q": ctypes.c_int64,
     "i": ctypes.c_int32,
     "f": ctypes.c_float,
+    "d": ctypes.c_double,
     "-": None,
 }
 _SIGNATURES = {
     "gsu_prepare_queries": "- pqqqfpppp",
     "gsu_pack_table_int8": "i pqqpqqppppqqq",
     "gsu_pack_rows_float32": "f ppqqppppqqq",
-    "gsu_search_packed": "- ppppqqqipppppqqqqppp",
+    "gsu_search_packed": "- ppppqqqpppppqqqqppp",
     "gsu_search_exact": "i ipqppqqqqpqqqppp",
+    "gsu_probe_int8_rate": "d qq",
 }
 
 

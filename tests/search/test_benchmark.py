@@ -38,14 +38,27 @@ def test_quick_benchmark_writes_report_chart_and_json(
     assert bench_gsu.run(args) == 0
     figures = json.loads(capsys.readouterr().out)
     cells = figures["cells"]
-    assert [(c["length"], c["candidates"]) for c in cells] == [(600, 1), (600, 9), (2000, 1), (2000, 9)]
+    assert [(c["length"], c["candidates"]) for c in cells] == [
+        (600, 1),
+        (600, 9),
+        (2000, 1),
+        (2000, 9),
+    ]
     for cell in cells:
         assert cell["recall"]["ours"] >= 0.999 and cell["recall"]["faiss"] >= 0.999
-        for field in ("ours_warm_ms", "ours_cold_ms", "ours_prepare_ms", "faiss_ms", "torch_ms", "numpy_ms"):
+        for field in (
+            "ours_warm_ms",
+            "ours_cold_ms",
+            "ours_prepare_ms",
+            "faiss_ms",
+            "torch_ms",
+            "numpy_ms",
+        ):
             assert cell[field] > 0
         assert cell["faiss_ratio"] == pytest.approx(cell["faiss_ms"] / cell["ours_warm_ms"])
-    machine = figures["machine"]
-    assert machine["fp32_matmul_gflops"] > 0 and machine["memory_read_gbps"] > 0
+    rates = figures["machine"]["rates"]
+    assert rates["fp32_matmul_gflops"] > 0 and rates["memory_read_gbps"] > 0
+    assert rates["int8_mix_gmacs"] > 0
     report = (tmp_path / "gsu.md").read_text()
     assert "| L | C | ours warm |" in report and "2,000 | 9 |" in report
     assert (tmp_path / "gsu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

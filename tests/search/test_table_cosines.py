@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from muse.search.embedding_table import EmbeddingTable, normalize_rows
+from muse.search.row_cosines import row_cosines
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.float16, np.float32])
@@ -35,3 +36,21 @@ def test_gather_equals_numpy_rows_of_a_memory_mapped_table(tmp_path) -> None:
     assert np.array_equal(rows.numpy(), array[indices.numpy()].astype(np.float32))
     with pytest.raises(IndexError):
         EmbeddingTable(array).gather(torch.tensor([30]))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.float16, np.float32])
+@pytest.mark.parametrize("shape", [(5, 9), (2, 1), (3, 0), (64, 50)])
+def test_row_cosines_match_the_table_reference(dtype: type, shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(2)
+    array = (rng.normal(size=(60, 16)) * (60 if dtype is np.int8 else 1)).astype(dtype)
+    array[:2] = 0
+    array[50:] = 0  # items without an embedding: searchable, cosine 0
+    table = EmbeddingTable(array, scale=1 / 127)
+    items = torch.from_numpy(rng.integers(0, 60, shape))
+    if shape[1]:
+        items[0, : shape[1] // 2] = 0  # left padding
+    queries = normalize_rows(torch.from_numpy(rng.normal(size=(shape[0], 16)).astype(np.float32)))
+    reference = table.cosines(items, queries).masked_fill(items < 2, 0.0)
+    fast = row_cosines(table, items, queries)
+    assert fast.shape == shape and fast.dtype == torch.float32
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)

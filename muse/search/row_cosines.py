@@ -1,0 +1,32 @@
+"""Cosines of given rows to one query per sample, computed by the GSU's exact fused kernel.
+
+The ranking model needs the MM cosine of each recent behaviour (and of behaviours a non-MM search
+kept) to its target. Gathering those rows as float32 and normalising them costs more than the
+search over the whole history; asking the exact top-K for all n rows of a (B, n) window returns
+every searchable row's cosine without materialising any float rows. The plain reference is
+``EmbeddingTable.cosines`` (a test compares them).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from muse.search.cosine_top_k import top_k
+from muse.search.embedding_table import EmbeddingTable
+
+
+@torch.no_grad()
+def row_cosines(table: EmbeddingTable, items: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """Cosine of each row at ``items`` (B, n) to its sample's query (B, D) → (B, n) float32.
+
+    Padding (0) and OOV (1) positions, and rows without an embedding, give 0. No gradient flows
+    (the MM table and the targets' MM embeddings are frozen).
+    """
+    batch, width = items.shape
+    if width == 0:
+        return torch.zeros((batch, 0), dtype=torch.float32, device=queries.device)
+    found = top_k(table, items, queries.unsqueeze(1), width)  # every searchable row, best first
+    # Unused slots write to a spare column that is dropped.
+    slots = found.positions[:, 0].masked_fill(~found.mask[:, 0], width)
+    cosines = torch.zeros((batch, width + 1), dtype=torch.float32, device=queries.device)
+    return cosines.scatter_(1, slots, found.cosines[:, 0])[:, :width]
