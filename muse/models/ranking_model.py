@@ -47,6 +47,7 @@ from muse.models.soft_search import SoftInnerProductSearch
 from muse.models.target_attention import IdTargetAttention
 from muse.models.tower import Tower
 from muse.search import EmbeddingTable
+from muse.search.row_cosines import row_cosines
 
 Lookup = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
@@ -185,7 +186,7 @@ class RankingModel(nn.Module):
         """MM cosine of each (B, n) item to the target → (B, n) float32, 0 where masked or unneeded."""
         if not needed or target_multimodal is None:
             return torch.zeros(items.shape, dtype=torch.float32, device=items.device)
-        return self.table.cosines(items, target_multimodal).masked_fill(~mask, 0.0)
+        return row_cosines(self.table, items, target_multimodal).masked_fill(~mask, 0.0)
 
     # ---- second stage ------------------------------------------------------------------------
 
