@@ -5,7 +5,14 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 # The variant that served the current RPC; the servicer sets it, the interceptor reads it.
 variant_label: contextvars.ContextVar[str] = contextvars.ContextVar("variant_label", default="none")
@@ -20,6 +27,7 @@ class ServingMetrics:
     """Request counts by status and variant, latencies, batching, work skipped, cache hit rate."""
 
     def __init__(self) -> None:
+        disable_created_metrics()  # the *_created series only add noise to every scrape
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "muse_requests",

@@ -1,9 +1,10 @@
 """Adaptive micro-batching: concurrent requests share one model call, a lone request never waits.
 
-There is no fixed batching delay. One worker thread runs batches back to back; a request that
-arrives while the worker is idle is dispatched at once (a batch of one), and requests that arrive
-while a batch is running wait only for that batch, then all go together in the next. So the batch
-size follows the load by itself, which is what a fixed "max queue delay" only approximates.
+There is no fixed batching delay. Up to ``workers`` batches run at once on the executor; a
+request that arrives while a worker is free is dispatched at once (a batch of one), and requests
+that arrive while every worker is busy wait only until one frees, then all go together. So the
+batch size follows the load by itself, which is what a fixed "max queue delay" only approximates.
+Two workers let one batch's search overlap another's model call on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -41,19 +42,25 @@ BatchFunction = Callable[[Sequence[PendingJob[Any]]], Sequence[Any]]
 
 
 class MicroBatcher(Generic[Job]):
-    """Queues jobs and runs them in batches of up to ``max_batch_weight`` on ``executor``."""
+    """Queues jobs and runs them in batches of up to ``max_batch_weight`` on ``executor``,
+    at most ``workers`` batches at a time (the executor needs that many threads)."""
 
     def __init__(
         self,
         run_batch: BatchFunction,
         executor: Executor,
         max_batch_weight: int,
+        workers: int = 1,
         on_skip: Callable[[str], None] = lambda reason: None,
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self._run_batch = run_batch
         self._executor = executor
         self._max_batch_weight = max_batch_weight
+        self._free_workers = workers
+        self._running: set[asyncio.Task[None]] = set()
         self._on_skip = on_skip
         self._on_batch = on_batch
         self._pending: collections.deque[PendingJob[Job]] = collections.deque()
@@ -109,24 +116,33 @@ class MicroBatcher(Generic[Job]):
         return batch
 
     async def _dispatch_forever(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = self._take_batch()
+            batch = self._take_batch() if self._free_workers else []
             if not batch:
-                if self._closed:
+                if self._closed and not self._pending and not self._running:
                     return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            self._free_workers -= 1
             self._on_batch(len(batch))
-            try:
-                outcomes = await loop.run_in_executor(self._executor, self._run_batch, batch)
-            except Exception as error:  # The batch function failed as a whole: fail each job.
-                outcomes = [error] * len(batch)
-            for pending, outcome in zip(batch, outcomes, strict=True):
-                if pending.future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    pending.future.set_exception(outcome)
-                else:
-                    pending.future.set_result(outcome)
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._running.add(task)
+
+    async def _run(self, batch: list[PendingJob[Job]]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(self._executor, self._run_batch, batch)
+        except Exception as error:  # The batch function failed as a whole: fail each job.
+            outcomes = [error] * len(batch)
+        finally:
+            self._free_workers += 1
+            self._running.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._wake.set()
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)

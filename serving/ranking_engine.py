@@ -1,7 +1,7 @@
 """The transport-free ranking engine: routing, validation, micro-batched scoring, appends.
 
 Request path of ``score``: validate → route the user to a variant (experiment assignment, or a
-bundle pinned by the request context) → queue for the scoring thread. The scoring thread runs
+bundle pinned by the request context) → queue for the scoring threads. The scoring threads run
 micro-batches (see :mod:`serving.micro_batcher`); per request it reads the user's history from
 the behaviour store, fetches the gathered, normalised history embeddings through the per-user
 cache, runs the GSU search once for all candidates, and builds the graph inputs; then one
@@ -63,7 +63,7 @@ logger = logging.getLogger("muse.serving")
 
 
 class ScoreJob(NamedTuple):
-    """A validated, routed score request waiting for the scoring thread."""
+    """A validated, routed score request waiting for a scoring thread."""
 
     query: ScoreQuery
     bundle: ModelBundle
@@ -86,12 +86,15 @@ class RankingEngine:
         self._store: BehaviorStore | None = None
         self._exposures: ExposureLog | None = None
         self._cache = HistoryCache(HistoryCacheConfig(max_bytes=config.history_cache_bytes))
-        self._scoring_thread = ThreadPoolExecutor(1, thread_name_prefix="scoring")
+        self._scoring_threads = ThreadPoolExecutor(
+            config.batching.workers, thread_name_prefix="scoring"
+        )
         self._append_threads = ThreadPoolExecutor(2, thread_name_prefix="append")
         self._batcher: MicroBatcher[ScoreJob] = MicroBatcher(
             self._run_batch,
-            self._scoring_thread,
+            self._scoring_threads,
             max_batch_weight=config.batching.max_batch_candidates,
+            workers=config.batching.workers,
             on_skip=lambda reason: metrics.requests_skipped.labels(reason).inc(),
             on_batch=metrics.batch_requests.observe,
         )
@@ -134,7 +137,7 @@ class RankingEngine:
         """Stop taking work, finish what is queued, release the store and exposure log."""
         self.ready = False
         await self._batcher.close()
-        self._scoring_thread.shutdown(wait=True)
+        self._scoring_threads.shutdown(wait=True)
         self._append_threads.shutdown(wait=True)
         if self._exposures is not None:
             self._exposures.close()
@@ -215,10 +218,10 @@ class RankingEngine:
             variant=variant,
         )
 
-    # ---- scoring thread ------------------------------------------------------------------------
+    # ---- scoring threads -----------------------------------------------------------------------
 
     def _run_batch(self, pending: Sequence[PendingJob[ScoreJob]]) -> list[object]:
-        """Score a micro-batch (on the scoring thread); one answer or exception per job."""
+        """Score a micro-batch (on a scoring thread); one answer or exception per job."""
         outcomes: list[object] = [None] * len(pending)
         groups: dict[tuple[str, int], list[tuple[int, dict[str, np.ndarray]]]] = {}
         for index, item in enumerate(pending):

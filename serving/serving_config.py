@@ -11,13 +11,15 @@ from serving.local_behavior_store_config import LocalBehaviorStoreConfig
 
 @dataclass(frozen=True)
 class BatchingConfig:
-    """Adaptive micro-batching: no fixed wait; at most this many candidate rows per model call."""
+    """Adaptive micro-batching: no fixed wait; at most this many candidate rows per model call,
+    and up to ``workers`` batches at once (one's search overlaps another's model call)."""
 
     max_batch_candidates: int = 8192
+    workers: int = 2
 
     def __post_init__(self) -> None:
-        if self.max_batch_candidates < 1:
-            raise ValueError("batching.max_batch_candidates must be ≥ 1")
+        if self.max_batch_candidates < 1 or self.workers < 1:
+            raise ValueError("batching.max_batch_candidates and batching.workers must be ≥ 1")
 
 
 @dataclass(frozen=True)

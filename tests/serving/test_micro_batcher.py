@@ -112,3 +112,28 @@ def test_admission_refuses_beyond_capacity_and_frees_slots() -> None:
     assert admission.in_flight == 0
     with admission.admit():
         assert admission.in_flight == 1
+
+
+def test_two_workers_run_two_batches_at_once() -> None:
+    async def scenario():
+        function = RecordingBatch(hold_first=True)
+        executor = ThreadPoolExecutor(2)
+        batcher = MicroBatcher(function, executor, max_batch_weight=100, workers=2)
+        batcher.start()
+        first = asyncio.create_task(batcher.submit(1, 1, None))
+        await asyncio.to_thread(function.started.wait, 5)
+        function.started.clear()
+        second = asyncio.create_task(batcher.submit(2, 1, None))
+        # The second job starts while the first batch is still held: a second worker took it.
+        started = await asyncio.to_thread(function.started.wait, 5)
+        third = asyncio.create_task(batcher.submit(3, 1, None))
+        await asyncio.sleep(0.05)
+        function.release.set()
+        results = await asyncio.gather(first, second, third)
+        await batcher.close()
+        executor.shutdown()
+        return started, results, function.batches
+
+    started, results, batches = asyncio.run(scenario())
+    assert started and results == [1, 4, 9]
+    assert sorted(map(tuple, batches)) == [(1,), (2,), (3,)]

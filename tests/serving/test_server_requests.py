@@ -17,10 +17,12 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from muse.cli import main
 from serving.exposure_log import read_exposures
 from serving.proto_gen.muse.serving.v1 import ranking_pb2, ranking_pb2_grpc
 from serving.ranking_client import RankingClient
 from serving.server_process import ServerProcess
+from serving.variant_probe import score_each_variant
 from tests.serving.conftest import serving_config, write_experiments
 from tests.serving.live_server import SCORE_METHOD, metric
 from tests.serving.tiny_world import ITEM_IDS, LONG_USER, TinyWorld
@@ -161,6 +163,60 @@ def test_each_variant_is_served_by_its_bundle_and_exposures_are_logged(
         "treatment_k12",
     }
     assert set(exposures["experiment"]) == {"muse_vs_din"}
+
+
+def test_one_user_per_variant_and_the_client_command(server: ServerProcess, capsys) -> None:
+    experiments = server.config_path.parent / "experiments.toml"
+    probes = score_each_variant(server.address, experiments, CANDIDATES, timeout=60)
+    assert [probe.slot[2] for probe in probes] == [
+        "default",
+        "control",
+        "treatment",
+        "treatment_k12",
+    ]
+    for probe in probes:
+        assert probe.result.assignments == [probe.slot]
+        assert probe.result.model_version.startswith(
+            "din@" if probe.slot[2] == "control" else "muse@"
+        )
+    user = probes[1].user_id  # in the DIN control
+    ids = ",".join(map(str, CANDIDATES))
+    assert (
+        main(
+            [
+                "client",
+                "--address",
+                server.address,
+                "--user",
+                str(user),
+                "--candidates",
+                ids,
+                "--timeout",
+                "60",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "model_version: din@" in printed and "variant=control" in printed
+    assert len([line for line in printed.splitlines() if "\t" in line]) == len(CANDIDATES)
+    assert (
+        main(
+            [
+                "client",
+                "--address",
+                server.address,
+                "--user",
+                "1",
+                "--candidates",
+                ",",
+                "--timeout",
+                "60",
+            ]
+        )
+        == 1
+    )
+    assert "INVALID_ARGUMENT: candidate_item_ids" in capsys.readouterr().err
 
 
 def _arithmetic_ids(count: int, start: int) -> list[int]:
