@@ -19,6 +19,7 @@ from features.vocabulary import FIRST_ID_INDEX, PADDING_INDEX
 from muse.export.bundle_format import ServingRecipe
 from muse.search import EmbeddingTable, SearchResult
 from muse.search.prepared_history import PreparedHistory
+from muse.search.row_cosines import row_cosines
 
 # (prepared history of L rows, candidates (C, D), k) → SearchResult with (1, C, K) tensors.
 SearchFunction = Callable[[PreparedHistory, torch.Tensor, int], SearchResult]
@@ -70,8 +71,11 @@ def build_request_features(
     recent_categories = _left_padded_tail(history.categories, window)
     recent_mask = recent_items != PADDING_INDEX
     if recipe.recent_cosines and target_multimodal is not None:
-        recent_embeddings = table.gather_normalized(torch.from_numpy(recent_items))  # (N, D)
-        recent_cosines = (target_multimodal @ recent_embeddings.T).numpy()
+        # The model's own per-row kernel, so serving and training cosines agree to the bit.
+        window_items = np.ascontiguousarray(np.broadcast_to(recent_items, (count, window)))
+        recent_cosines = row_cosines(
+            table, torch.from_numpy(window_items), target_multimodal
+        ).numpy()
         recent_cosines[:, ~recent_mask] = 0.0
     else:
         recent_cosines = np.zeros((count, window), dtype=np.float32)
@@ -104,10 +108,8 @@ def build_request_features(
         selected_mask, history.categories[safe_positions] if length else 0, PADDING_INDEX
     )
     if recipe.selected_cosines and not cosines_known and target_multimodal is not None and top_k:
-        selected_embeddings = table.gather_normalized(torch.from_numpy(selected_items))  # (C, K, D)
-        selected_cosines = torch.einsum(
-            "cd,ckd->ck", target_multimodal, selected_embeddings
-        ).numpy()
+        kept = torch.from_numpy(selected_items.astype(np.int64))
+        selected_cosines = row_cosines(table, kept, target_multimodal).numpy()
     selected_cosines = np.where(selected_mask, selected_cosines, 0.0).astype(np.float32)
 
     return {

@@ -50,7 +50,7 @@ def _run(session: onnxruntime.InferenceSession, inputs: ScoringInputs) -> np.nda
     return session.run(None, feeds)[0]
 
 
-@pytest.mark.parametrize("model_name", ["muse", "din"])
+@pytest.mark.parametrize("model_name", ["muse", "din", "sim_hard"])
 def test_onnx_matches_torch_on_empty_short_and_oov_histories(
     world: TinyWorld, model_name: str
 ) -> None:

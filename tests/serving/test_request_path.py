@@ -81,7 +81,7 @@ def _torch_probabilities(
         return torch.sigmoid(model(batch).logits).numpy()
 
 
-@pytest.mark.parametrize("model_name", ["muse", "din"])
+@pytest.mark.parametrize("model_name", ["muse", "din", "sim_hard"])
 def test_served_scores_match_torch_for_empty_short_long_and_unknown(
     world: TinyWorld, tmp_path: Path, model_name: str
 ) -> None:

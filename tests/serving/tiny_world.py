@@ -6,6 +6,7 @@ The dataset is written through the real writer: 300 items in 12 categories with 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -124,6 +125,15 @@ def muse_config(top_k: int = 8, recent_length: int = 6) -> RankingModelConfig:
     )
 
 
+def sim_hard_config(top_k: int = 8, recent_length: int = 6) -> RankingModelConfig:
+    """SIM-hard: the most recent behaviours of the target's category, then MUSE's ESU."""
+    return dataclasses.replace(
+        muse_config(top_k, recent_length),
+        name="sim_hard",
+        search=SearchConfig(kind=SearchKind.SAME_CATEGORY, top_k=top_k),
+    )
+
+
 def din_config(recent_length: int = 6) -> RankingModelConfig:
     """DIN over the last ``recent_length`` behaviours (no search)."""
     return RankingModelConfig(
@@ -156,11 +166,12 @@ def tiny_model(dataset: Dataset, config: RankingModelConfig, seed: int = 0) -> R
 
 
 class TinyWorld(NamedTuple):
-    """The tiny dataset, a MUSE and a DIN model on it, and their bundles under ``bundle_root``."""
+    """The tiny dataset, MUSE, DIN and SIM-hard models on it, and their bundles under ``bundle_root``."""
 
     dataset: Dataset
     muse: RankingModel
     din: RankingModel
+    sim_hard: RankingModel
     bundle_root: Path
 
 
@@ -175,9 +186,10 @@ def tiny_world(base: Path) -> TinyWorld:
         dataset = write_tiny_dataset(base / "dataset")
         muse = tiny_model(dataset, muse_config(), seed=1)
         din = tiny_model(dataset, din_config(), seed=2)
-        export_bundle(muse, dataset, base / "bundles" / "muse")
-        export_bundle(din, dataset, base / "bundles" / "din")
-        _WORLDS[base] = TinyWorld(dataset, muse, din, base / "bundles")
+        sim_hard = tiny_model(dataset, sim_hard_config(), seed=3)
+        for name, model in (("muse", muse), ("din", din), ("sim_hard", sim_hard)):
+            export_bundle(model, dataset, base / "bundles" / name)
+        _WORLDS[base] = TinyWorld(dataset, muse, din, sim_hard, base / "bundles")
     return _WORLDS[base]
 
 
