@@ -16,7 +16,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one config key, e.g. training.batch_size=256 (repeatable)",
     )
-    parser.add_argument("--out", help="run directory (default: training.output_dir)")
+    parser.add_argument(
+        "--out", help="run directory (default: training.output_dir, else runs/<model name>)"
+    )
     parser.add_argument(
         "--resume",
         action="store_true",

@@ -39,7 +39,7 @@ class Device(enum.Enum):
 class DataConfig:
     """Which dataset to read and how histories and the validation split are cut."""
 
-    dataset: Path = Path("data/synthetic/dataset")
+    dataset: Path = Path("data/synth_dataset")
     # Histories are capped at this many most recent behaviours (the batch's L).
     max_history_length: int = 1000
     validation_split: ValidationSplit = ValidationSplit.USER
@@ -72,9 +72,9 @@ class TrainingConfig:
     early_stopping_metric: EarlyStoppingMetric = EarlyStoppingMetric.GAUC
     # Minimum improvement of the metric that counts as progress.
     minimum_improvement: float = 1e-4
-    dense_learning_rate: float = 1e-3
+    dense_learning_rate: float = 2e-4
     dense_weight_decay: float = 1e-5
-    sparse_learning_rate: float = 0.05
+    sparse_learning_rate: float = 0.01
     sparse_eps: float = 1e-8
     # Weight of a search stage's auxiliary CTR loss (SIM-soft); unused by other models.
     auxiliary_loss_weight: float = 1.0
@@ -86,7 +86,8 @@ class TrainingConfig:
     # Batches built ahead in a background thread; 0 builds them inline.
     prefetch_batches: int = 2
     device: Device = Device.AUTO
-    output_dir: Path = Path("runs/ranking")
+    # Run directory; unset means runs/<model.name>.
+    output_dir: Path | None = None
 
     def __post_init__(self) -> None:
         positive = (
@@ -118,3 +119,8 @@ class TrainConfig:
     model: RankingModelConfig = field(default_factory=RankingModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    @property
+    def run_directory(self) -> Path:
+        """Where this job writes: ``training.output_dir``, else ``runs/<model.name>``."""
+        return self.training.output_dir or Path("runs") / self.model.name

@@ -92,14 +92,14 @@ def train(
 ) -> TrainResult:
     """Train ``config``'s model on its dataset; see the module docstring.
 
-    run_dir defaults to ``config.training.output_dir``. Without ``resume`` the run directory must
+    run_dir defaults to ``config.run_directory`` (``training.output_dir`` or runs/<model>). Without ``resume`` the run directory must
     not already hold a checkpoint; with it, training continues from ``checkpoints/last.pt``.
     """
     context = DistributedContext.from_environment(config.training.device)
     try:
         job = _TrainingJob(
             config,
-            RunDirectory(run_dir or config.training.output_dir),
+            RunDirectory(run_dir or config.run_directory),
             context,
             progress,
             model_factory,
@@ -186,7 +186,9 @@ class _TrainingJob:
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step drops events a killed run logged after its last checkpoint.
-            self.writer = SummaryWriter(str(run.tensorboard), purge_step=self.state.step or None)
+            resumed_mid_run = self.state.step > 0 and not self.state.finished
+            purge_step = self.state.step + 1 if resumed_mid_run else None
+            self.writer = SummaryWriter(str(run.tensorboard), purge_step=purge_step)
         self.context.barrier()
         while not self.state.finished:
             self._train_epoch()
@@ -403,8 +405,9 @@ class _TrainingJob:
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         saved, wanted = checkpoint["config"], config_to_dict(self.config)
-        if saved != wanted:
-            differing = sorted(_differing_keys(saved, wanted))
+        # Where the run lives may be spelled differently (--out or the default); what it does may not.
+        differing = [key for key in _differing_keys(saved, wanted) if key != "training.output_dir"]
+        if differing:
             raise ConfigError(
                 f"{self.run_directory.last_checkpoint}: cannot resume with a different config; "
                 f"differing key(s): {', '.join(differing)}"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from muse.config_loader import config_to_dict, dump_toml
 from muse.training import train
@@ -74,3 +75,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
         torch.equal(resumed_weights[name], reference_weights[name]) for name in reference_weights
     )
     assert not list((run / "checkpoints").glob(".*.tmp-*"))
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("train/loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == metrics["steps"] - metrics["steps"] % 2

@@ -123,3 +123,16 @@ def test_a_finished_run_is_not_overwritten_without_resume(
     config, _ = trained
     with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
         train(config, progress=False)
+
+
+def test_resume_refuses_a_changed_config_and_a_finished_run_only_re_evaluates(
+    trained: tuple[TrainConfig, TrainResult],
+) -> None:
+    config, first = trained
+    changed = dataclasses.replace(
+        config, training=dataclasses.replace(config.training, dense_learning_rate=0.5)
+    )
+    with pytest.raises(ConfigError, match="differing key\\(s\\): training.dense_learning_rate"):
+        train(changed, resume=True, progress=False)
+    again = train(config, resume=True, progress=False)
+    assert again.steps == first.steps and again.test == first.test
