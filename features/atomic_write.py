@@ -38,6 +38,10 @@ def atomic_file(target: str | Path, mode: str = "wb") -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     os.close(handle)
     staging = Path(name)
+    # mkstemp makes the file owner-only; give it the mode a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o666 & ~umask)
     try:
         yield staging
         with open(staging, "rb") as written:

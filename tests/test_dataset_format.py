@@ -81,3 +81,14 @@ def test_vocabulary_maps_negative_ids_and_oov() -> None:
 def test_not_a_dataset_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="manifest.json"):
         Dataset(tmp_path)
+
+
+def test_atomic_file_gets_the_usual_mode(tmp_path: Path) -> None:
+    import os
+
+    from features.atomic_write import write_text_atomic
+
+    write_text_atomic(tmp_path / "note.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "note.txt").stat().st_mode & 0o777 == 0o666 & ~umask
