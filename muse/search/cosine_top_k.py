@@ -32,8 +32,8 @@ from muse.search.search_result import EXCLUDED_SCORE, SearchResult
 
 # Up to this many candidates per history, scoring every row exactly beats packing it.
 EXACT_PATH_MAX_CANDIDATES = 4
-# Packed history blocks (8 rows each) scanned per candidate group before moving on: keeps the
-# codes of a chunk in L1/L2 while every candidate passes over it.
+# Packed history blocks (8 rows, 1 KB at d=128) scanned per candidate tile before moving on: the
+# chunk stays in L1 while every candidate passes over it; a multiple of the kernel's 3-block tile.
 CHUNK_BLOCKS = 15
 # The torch backend's score chunk: at most this many fp32 scores in flight.
 TORCH_CHUNK_SCORES = 8 * 1024 * 1024

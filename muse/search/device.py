@@ -1,15 +1,16 @@
 """The one place that picks how GSU searches run on this machine: native CPU kernels or torch.
 
-- ``NATIVE_CPU``: the fused AVX2 int16 kernels of :mod:`muse.search.native_library` (bounded
-  approximate scores, exact fp32 re-scoring of survivors). Chosen for CPU tensors when the
-  kernels build and load.
+- ``NATIVE_CPU``: the fused AVX2 kernels of :mod:`muse.search.native_library` (int8 history x
+  7-bit candidate multiply-adds with a bounded error, exact fp32 scoring of the few rows that can
+  enter the top-K). Chosen for CPU tensors when the kernels build and load.
 - ``TORCH``: chunked exact fp32 matmul with a running ``torch.topk``, on the tensors' own device.
   Chosen for CUDA tensors (the GPU does the work) and as the CPU fallback. Exact on GPUs under
   torch's default fp32 matmul precision ("highest": no TF32). faiss-gpu is not used: exact
   search on a GPU is one matmul and a topk per chunk, which torch already does at full speed.
 
-AMX is reported but not used: on the machines measured, the int16 kernels ran at the same or a
-higher rate than torch's bf16 matmul followed by selection (see docs/results/gsu.md).
+AMX is detected and reported (:func:`hardware_info`) but not used: the development machine has
+no AMX, so a bf16-matmul path could not be measured against the int8 kernel, which runs on any
+AVX2 CPU.
 """
 
 from __future__ import annotations
