@@ -70,7 +70,7 @@ def build_request_features(
     recent_items = _left_padded_tail(history.items, window)
     recent_categories = _left_padded_tail(history.categories, window)
     recent_mask = recent_items != PADDING_INDEX
-    if recipe.recent_cosines and target_multimodal is not None:
+    if recipe.recent_cosines and target_multimodal is not None and recent_mask.any():
         # The model's own per-row kernel, so serving and training cosines agree to the bit.
         window_items = np.ascontiguousarray(np.broadcast_to(recent_items, (count, window)))
         recent_cosines = row_cosines(
