@@ -16,7 +16,7 @@ import torch
 from features.vocabulary import OOV_INDEX
 from muse.models.ranking_config import SearchKind
 from serving.engine_requests import ScoreQuery
-from serving.errors import InvalidArgument, ModelNotFound
+from serving.errors import InvalidArgument, ModelNotFound, NotReady
 from serving.local_behavior_store_config import LocalBehaviorStoreConfig
 from serving.metrics import ServingMetrics
 from serving.ranking_engine import RankingEngine
@@ -133,3 +133,26 @@ def test_bad_requests_raise_domain_errors_naming_the_field(
     assert isinstance(answers[0], InvalidArgument) and answers[0].field == "candidate_item_ids"
     assert isinstance(answers[1], InvalidArgument) and "maximum is 10" in str(answers[1])
     assert isinstance(answers[2], ModelNotFound) and "'nope'" in str(answers[2])
+
+
+def test_engine_refuses_work_until_loaded_and_after_close(world: TinyWorld, tmp_path: Path) -> None:
+    config = ServingConfig(
+        bundle_root=world.bundle_root,
+        store=LocalBehaviorStoreConfig(dataset=world.dataset.root, directory=tmp_path / "store"),
+        metrics_port=-1,
+    )
+
+    async def scenario():
+        engine = RankingEngine(config, ServingMetrics())
+        query = ScoreQuery(LONG_USER, _candidates(world), {})
+        outcomes = [await asyncio.gather(engine.score(query, None), return_exceptions=True)]
+        await asyncio.to_thread(engine.load)
+        engine.start()
+        outcomes.append(await asyncio.gather(engine.score(query, None), return_exceptions=True))
+        await engine.close()
+        outcomes.append(await asyncio.gather(engine.score(query, None), return_exceptions=True))
+        return [outcome[0] for outcome in outcomes]
+
+    before, served, after = asyncio.run(scenario())
+    assert isinstance(before, NotReady) and isinstance(after, NotReady)
+    assert served.scores.shape == (5,)
