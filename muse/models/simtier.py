@@ -25,7 +25,11 @@ class SimTier(nn.Module):
 
     def bins(self, cosines: torch.Tensor) -> torch.Tensor:
         """Bin index of each cosine. cosines: (B, K) float → (B, K) int64 in [0, num_bins)."""
-        raw = torch.ceil(cosines * self.tiers_per_unit).to(torch.int64) + self.tiers_per_unit
+        # fp rounding can give a self-cosine of 1.0000001; clamp so it bins like 1.0 everywhere.
+        raw = (
+            torch.ceil(cosines.clamp(-1.0, 1.0) * self.tiers_per_unit).to(torch.int64)
+            + self.tiers_per_unit
+        )
         return raw.clamp(0, self.num_bins - 1)
 
     def counts(self, cosines: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
