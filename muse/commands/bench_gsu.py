@@ -60,12 +60,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(results_table(report)))
         print("\n".join(target_lines(report) + utilisation_lines(report)))
-        if report.peak_extra_memory_mb is not None:
-            print(
-                f"peak extra memory of the largest warm search: {report.peak_extra_memory_mb:.1f} MB"
-            )
+        for path, peak in report.peak_extra_memory_mb.items():
+            if peak is not None:
+                print(f"peak extra memory of the largest search ({path}): {peak:.1f} MB")
     if not args.no_write:
-        command = "muse bench gsu " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+        # Run as `muse bench gsu ...` or as `benchmarks/gsu.py ...`: name it the first way.
+        given = sys.argv[3:] if sys.argv[1:3] == ["bench", "gsu"] else sys.argv[1:]
+        command = "muse bench gsu " + " ".join(shlex.quote(a) for a in given)
         path = write_report(report, command.strip())
         print(f"wrote {path}", file=sys.stderr)
     return 0

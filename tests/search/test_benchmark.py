@@ -59,6 +59,8 @@ def test_quick_benchmark_writes_report_chart_and_json(
     rates = figures["machine"]["rates"]
     assert rates["fp32_matmul_gflops"] > 0 and rates["memory_read_gbps"] > 0
     assert rates["int8_mix_gmacs"] > 0
+    peaks = figures["peak_extra_memory_mb"]
+    assert set(peaks) == {"served", "gathered"} and all(0 <= p < 256 for p in peaks.values())
     report = (tmp_path / "gsu.md").read_text()
     assert "| L | C | ours warm |" in report and "2,000 | 9 |" in report
     assert (tmp_path / "gsu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
