@@ -192,7 +192,7 @@ def plan_runs(
     runs_dir: Path,
     threads: int,
 ) -> list[RunSpec]:
-    """One RunSpec per (model, seed), slowest models first so parallel jobs finish together."""
+    """One RunSpec per (model, seed), in model order; histories are cut at the dataset's length."""
     specs = []
     for model in models:
         path = configs_dir / f"{model}.toml"
@@ -357,16 +357,33 @@ def gap_closed(results: dict[str, ModelResult], oracle_gauc: float | None) -> Ho
 
 
 def ablation_ordering(results: dict[str, ModelResult]) -> str | None:
+    """The ablations ordered by test GAUC, each step's margin in std of the difference, and the
+    paper's order."""
     present = [(name, paper) for name, paper in ABLATIONS if name in results]
     if len(present) < 2:
         return None
     found = sorted(present, key=lambda item: ModelResult.mean(results[item[0]].gauc))
     paper = sorted(present, key=lambda item: item[1])
-    found_text = " < ".join(
-        f"{label(name)} {ModelResult.mean(results[name].gauc):.4f}" for name, _ in found
-    )
+    parts = []
+    for position, (name, _) in enumerate(found):
+        gauc = results[name].gauc
+        std = ModelResult.std(gauc)
+        text = f"{label(name)} {ModelResult.mean(gauc):.4f}" + (
+            f" ± {std:.4f}" if not math.isnan(std) else ""
+        )
+        if position:
+            below = results[found[position - 1][0]].gauc
+            spread = math.sqrt(std**2 + ModelResult.std(below) ** 2)
+            margin = ModelResult.mean(gauc) - ModelResult.mean(below)
+            if spread > 0 and not math.isnan(spread):
+                text = f"({margin / spread:.1f} std) {text}"
+        parts.append(text)
     paper_text = " < ".join(f"{label(name)} {value:.4f}" for name, value in paper)
-    return f"Found (test GAUC, mean over seeds): {found_text}.\n\nPaper (production-5k GAUC): {paper_text}."
+    return (
+        f"Found (test GAUC, mean ± std over seeds; in brackets each step's margin in std of the "
+        f"difference, < 2 being within noise): {' < '.join(parts)}.\n\n"
+        f"Paper (production-5k GAUC): {paper_text}."
+    )
 
 
 def label(model: str) -> str:
@@ -417,6 +434,7 @@ def format_report(
     png_name: str,
     training_overrides: Sequence[str],
     elapsed: float,
+    jobs_note: str,
 ) -> str:
     summary = info.summary
     lines = [
@@ -487,7 +505,8 @@ def format_report(
     lines += [
         "",
         "Samples/s is the mean training throughput of the runs (training steps only, evaluation "
-        "excluded), measured while other jobs shared the machine, so compare rows, not machines.",
+        f"excluded; {jobs_note}), measured while other jobs shared the machine, so compare "
+        "rows, not machines.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -592,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         png.name,
         training_overrides,
         time.perf_counter() - started,
+        f"{'in-process runs' if jobs == 0 else f'{jobs} runs in parallel'}, "
+        f"{args.threads} torch thread(s) each",
     )
     report.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(report, text)
