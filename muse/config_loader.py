@@ -56,12 +56,16 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
     return merged
 
 
-def config_from_dict(cls: type[T], raw: dict[str, Any], source: str = "<dict>", prefix: str = "") -> T:
+def config_from_dict(
+    cls: type[T], raw: dict[str, Any], source: str = "<dict>", prefix: str = ""
+) -> T:
     """Build dataclass ``cls`` from a plain dict, checking keys and types recursively."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {prefix or 'config'} must be a table, got {type(raw).__name__}")
+        raise ConfigError(
+            f"{source}: {prefix or 'config'} must be a table, got {type(raw).__name__}"
+        )
     hints = typing.get_type_hints(cls)
     fields = {field.name: field for field in dataclasses.fields(cls) if field.init}
     unknown = sorted(set(raw) - set(fields))
@@ -81,7 +85,9 @@ def config_from_dict(cls: type[T], raw: dict[str, Any], source: str = "<dict>", 
         and field.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ConfigError(f"{source}: missing required key(s) {', '.join(prefix + m for m in missing)}")
+        raise ConfigError(
+            f"{source}: missing required key(s) {', '.join(prefix + m for m in missing)}"
+        )
     try:
         return cls(**values)
     except (ValueError, TypeError) as error:
@@ -105,20 +111,27 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{source}: {key}: invalid value {value!r}")
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
-            raise ConfigError(f"{source}: {key} must be one of {typing.get_args(hint)}, got {value!r}")
+            raise ConfigError(
+                f"{source}: {key} must be one of {typing.get_args(hint)}, got {value!r}"
+            )
         return value
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{source}: {key} must be a list, got {type(value).__name__}")
         args = typing.get_args(hint)
         item_hint = args[0] if args else Any
-        converted = [_convert(item_hint, item, source, f"{key}[{i}]") for i, item in enumerate(value)]
+        converted = [
+            _convert(item_hint, item, source, f"{key}[{i}]") for i, item in enumerate(value)
+        ]
         return tuple(converted) if origin is tuple else converted
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: {key} must be a table, got {type(value).__name__}")
         _, value_hint = typing.get_args(hint) or (str, Any)
-        return {name: _convert(value_hint, item, source, f"{key}.{name}") for name, item in value.items()}
+        return {
+            name: _convert(value_hint, item, source, f"{key}.{name}")
+            for name, item in value.items()
+        }
     if hint is Any:
         return value
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
@@ -130,19 +143,27 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
         return hint(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{source}: {key} must be a number, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{source}: {key} must be a number, got {type(value).__name__} {value!r}"
+            )
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {key} must be an integer, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{source}: {key} must be an integer, got {type(value).__name__} {value!r}"
+            )
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {key} must be true or false, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{source}: {key} must be true or false, got {type(value).__name__} {value!r}"
+            )
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{source}: {key} must be a string, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{source}: {key} must be a string, got {type(value).__name__} {value!r}"
+            )
         return value
     if hint is Path:
         if not isinstance(value, str):
@@ -156,7 +177,9 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+            return {
+                field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)
+            }
         if isinstance(value, enum.Enum):
             return value.value
         if isinstance(value, Path):
@@ -203,3 +226,15 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise ConfigError(f"cannot write {type(value).__name__} to TOML")
+
+
+def add_override_argument(parser: Any, example: str) -> None:
+    """Add the repeatable ``--set KEY=VALUE`` option (into ``args.overrides``) to an argparse parser."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one config key, e.g. {example} (repeatable; values are TOML)",
+    )

@@ -67,6 +67,6 @@ def run(args: argparse.Namespace) -> int:
         # Run as `muse bench gsu ...` or as `benchmarks/gsu.py ...`: name it the first way.
         given = sys.argv[3:] if sys.argv[1:3] == ["bench", "gsu"] else sys.argv[1:]
         command = "muse bench gsu " + " ".join(shlex.quote(a) for a in given)
-        path = write_report(report, command.strip())
-        print(f"wrote {path}", file=sys.stderr)
+        report_path = write_report(report, command.strip())
+        print(f"wrote {report_path}", file=sys.stderr)
     return 0

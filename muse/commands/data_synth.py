@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from muse.config_loader import add_override_argument
+
 DEFAULT_CONFIG = "configs/data/synth_default.toml"
 
 
@@ -16,14 +18,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--config", default=DEFAULT_CONFIG, help=f"synthetic-data TOML (default: {DEFAULT_CONFIG})"
     )
     parser.add_argument("--out", required=True, help="output directory (replaced atomically)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key, e.g. num_users=2000 or history.length=5000 (repeatable)",
-    )
+    add_override_argument(parser, "num_users=2000")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

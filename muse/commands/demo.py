@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from muse.config_loader import add_override_argument
+
 DEFAULT_CONFIG = "configs/demo.toml"
 
 
@@ -41,14 +43,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", default=DEFAULT_CONFIG, help=f"demo TOML (default: {DEFAULT_CONFIG})"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help='override a demo config key, e.g. output_dir="runs/demo2" (repeatable)',
-    )
+    add_override_argument(parser, 'output_dir="runs/demo2"')
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,19 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from muse.config_loader import add_override_argument
+
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, required=True, help="serving TOML (configs/serving/)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set port=0 (repeatable)",
-    )
+    add_override_argument(parser, "port=0")
     parser.add_argument(
         "--ready-file",
         type=Path,

@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from muse.config_loader import add_override_argument
+
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="ranking TOML with [model], [data], [training] tables")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key, e.g. training.batch_size=256 (repeatable)",
-    )
+    add_override_argument(parser, "training.batch_size=256")
     parser.add_argument(
         "--out", help="run directory (default: training.output_dir, else runs/<model name>)"
     )
