@@ -29,11 +29,11 @@ class SimilarityAwareAttention(IdTargetAttention):
         if variant is SimilarityAwareVariant.CODE:
             self.temperature = nn.Parameter(torch.tensor(float(temperature_init)))
 
-    def logits(
-        self, target: torch.Tensor, behaviours: torch.Tensor, cosines: torch.Tensor
+    def logits_from_keys(
+        self, target: torch.Tensor, keys: torch.Tensor, cosines: torch.Tensor
     ) -> torch.Tensor:
-        """target: (B, E); behaviours: (B, L, E); cosines: (B, L) → fused logits (B, L)."""
-        dot = self.id_logits(target, behaviours)
+        """target: (B, E); projected keys: (B, L, E); cosines: (B, L) → fused logits (B, L)."""
+        dot = self.id_logits_from_keys(target, keys)
         similarity = cosines if self.temperature is None else cosines / self.temperature
         return (
             self.fusion[0] * dot + self.fusion[1] * similarity + self.fusion[2] * dot * similarity
