@@ -105,6 +105,10 @@ def build_native_library() -> Path:
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
+    # Builds of older sources are never loaded again (a process holding one keeps its inode).
+    for stale in target.parent.glob("gsu_kernels-*.so"):
+        if stale != target:
+            stale.unlink(missing_ok=True)
     return target
 
 
