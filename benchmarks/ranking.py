@@ -405,6 +405,8 @@ def plot(results: dict[str, ModelResult], oracle: dict[str, float] | None, path:
     figure, axis = plt.subplots(figsize=(9, 0.45 * len(order) + 1.8))
     colours = ["tab:red" if name == MUSE else "tab:blue" for name in order]
     axis.barh([label(name) for name in order], means, xerr=errors, color=colours, capsize=4)
+    for row, (mean, error) in enumerate(zip(means, errors, strict=True)):
+        axis.text(mean + error + 0.002, row, f"{mean:.3f}", va="center", fontsize=8)
     low = min(m - e for m, e in zip(means, errors, strict=True))
     high = max(means)
     if oracle is not None:
