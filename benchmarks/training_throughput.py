@@ -4,9 +4,9 @@
         [--batch-size 1024] [--history 1000] [--steps 12] [--warmup 3] [--threads 1,2]
         [--reference-steps 1] [--report docs/results/training_throughput.md]
 
-Without --dataset a random dataset of the default synthetic sizes is written to a temporary
-directory (10,000 users × 1,000 behaviours, 50,000 items with 128-d int8 embeddings, two item
-attributes, five profile features; ids are random, so there is nothing to learn, only to time).
+Without --dataset a random dataset in the Taobao-MM shape is written to a temporary directory
+(10,000 users × 1,000 behaviours, 50,000 items with 128-d int8 embeddings, two item attributes,
+five profile features; ids are random, so there is nothing to learn, only to time).
 
 Prints, after warm-up:
 1. the stage breakdown of full training steps run one stage after another (batch build from the
@@ -16,19 +16,14 @@ Prints, after warm-up:
    median samples/s over the steps, against the 5,000 samples/s target and the official code's
    ~1,450 samples/s (REFERENCE.md §4; 2 threads, batch 1,000, history 1,000);
 3. the peer in the same run: the same steps with the plain reference GSU search.
-The machine is shared, so the load average is printed too, and CPU seconds per step alongside
-wall time (samples per CPU-second does not depend on how busy the other cores are).
+The machine is shared, so the load average, niceness and OpenMP wait policy are printed too, and
+CPU seconds per step alongside wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-
-# Idle OpenMP threads sleep instead of spinning: on the shared machine spinning threads made the
-# small ESU ops up to 8x slower with 2 threads (set before torch is imported).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import statistics
 import tempfile
 import time
@@ -75,8 +70,10 @@ FAST_PATHS = (
     "ESU: keys and values of target attention in one GEMM over the concatenated weights.",
     "Batches: histories sliced from the CSR store with one fancy index per array "
     "(`BatchBuilder`), built ahead by one prefetch thread.",
-    "`OMP_WAIT_POLICY=PASSIVE`: on a busy machine spinning OpenMP threads made two-thread "
-    "steps several times slower.",
+    "OpenMP waiting: with the machine to itself, libgomp's default (spin a while, then sleep) "
+    "gave the best two-thread steps (PASSIVE cost about a quarter); when other jobs hold the "
+    "cores, `OMP_WAIT_POLICY=PASSIVE` avoids spinning threads making two-thread steps several "
+    "times slower. The setting used is listed above.",
 )
 TARGET_SAMPLES_PER_SECOND = 5_000.0
 OFFICIAL_SAMPLES_PER_SECOND = 1_450.0  # official MUSE code on CPU, REFERENCE.md §4
@@ -93,7 +90,7 @@ STAGES = (
 def random_dataset(
     target: Path, users: int = 10_000, length: int = 1_000, items: int = 50_000, seed: int = 0
 ) -> Path:
-    """A dataset of the default synthetic sizes and schema with random ids (timing only)."""
+    """A dataset in the Taobao-MM shape (1,000-long histories) with random ids (timing only)."""
     rng = np.random.default_rng(seed)
     item_vocabulary = Vocabulary(np.arange(items, dtype=np.int64))
     size = len(item_vocabulary)
@@ -438,15 +435,16 @@ def main() -> None:
         setup = [
             f"model `{config.model.name}` ({args.config}): K = {config.model.search.top_k}, "
             f"ID dim {config.model.id_embedding_dim}, recent N = {config.model.recent_length}",
-            f"dataset: {'random (default synthetic sizes)' if args.dataset is None else path}; "
+            f"dataset: {'random, Taobao-MM shape' if args.dataset is None else path}; "
             f"{len(samples):,} train samples, {dataset.manifest['num_items']:,} item rows, "
             f"{dataset.embedding_dim}-d {dataset.manifest['embedding_dtype']} MM embeddings",
             f"batch {args.batch_size}, history L = {args.history}; torch threads {args.threads} "
             f"(breakdown with {thread_counts[0]}); {args.warmup} warm-up + {args.steps} measured "
             "steps per pass",
             f"machine: {os.cpu_count()} CPUs, load average before the run {load_average()}, "
-            f"this process's niceness {os.nice(0)} (the machine is shared with other jobs: wall "
-            "figures depend on them, samples per CPU-second much less)",
+            f"this process's niceness {os.nice(0)}, OMP_WAIT_POLICY "
+            f"{os.environ.get('OMP_WAIT_POLICY') or 'unset (libgomp default)'} (the machine is "
+            "shared with other jobs: wall figures depend on them)",
             f"setup {time.perf_counter() - started:.1f} s",
         ]
         print("\n".join(setup))
