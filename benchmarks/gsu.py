@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from muse.cli import main
+from muse.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["bench", "gsu", *sys.argv[1:]]))

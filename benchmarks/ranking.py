@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from features.atomic_write import write_text_atomic
 from features.synthetic_config import SynthConfig
-from muse.config_loader import config_to_dict, load_config
+from muse.core.atomic_write import write_text_atomic
+from muse.core.config_loader import config_to_dict, load_config
 
 DEFAULT_DATA_CONFIG = Path("configs/data/synth_default.toml")
 DEFAULT_CONFIGS = Path("configs/ranking")
@@ -331,8 +331,8 @@ def search_overlap(spec: RunSpec, nearest: int = 10, samples: int = 4096) -> flo
     import torch
 
     from features.dataset import Dataset
-    from muse.models import FeatureSpec, build_ranking_model
-    from muse.models.search_stage import SearchRequest
+    from muse.ranking.models import FeatureSpec, build_ranking_model
+    from muse.ranking.models.search_stage import SearchRequest
     from muse.search import EmbeddingTable
     from muse.search.cosine_top_k import top_k
     from muse.training.batch_builder import BatchBuilder

@@ -57,7 +57,8 @@ FIRST_LONG_USER = 2_000
 def build_dataset(target: Path, seed: int = 0) -> None:
     """Items with 128-d int8 embeddings, categories, city/province; users with fixed lengths."""
     from features.dataset import DatasetParts, write_dataset
-    from features.vocabulary import FIRST_ID_INDEX, Vocabulary
+    from features.vocabulary import Vocabulary
+    from muse.core.ids import FIRST_ID_INDEX
 
     rng = np.random.default_rng(seed)
     items = Vocabulary(np.arange(10_000_000, 10_000_000 + NUM_ITEMS, dtype=np.int64))
@@ -143,10 +144,10 @@ def build_fixtures(workdir: Path) -> tuple[Path, Path]:
     import torch
 
     from features.dataset import Dataset
-    from muse.config_loader import config_to_dict, load_config
+    from muse.core.config_loader import config_to_dict, load_config
     from muse.export.checkpoint_export import export_checkpoint
-    from muse.models.feature_spec import FeatureSpec
-    from muse.models.ranking_model import build_ranking_model
+    from muse.ranking.models.feature_spec import FeatureSpec
+    from muse.ranking.models.ranking_model import build_ranking_model
     from muse.search import EmbeddingTable
     from muse.training.checkpoint import save_checkpoint
     from muse.training.train_config import TrainConfig
@@ -186,9 +187,9 @@ def run_naive_server(
     import grpc
     import torch
 
-    from features.atomic_write import write_text_atomic
-    from muse.batch import RankingBatch
+    from muse.core.atomic_write import write_text_atomic
     from muse.export.checkpoint_export import model_from_checkpoint
+    from muse.ranking.batch import RankingBatch
     from muse.training.batch_builder import item_lookup, profile_matrix
     from serving.local_behavior_store import LocalBehaviorStore
     from serving.local_behavior_store_config import LocalBehaviorStoreConfig
@@ -479,11 +480,11 @@ def cost_breakdown(
 
     from muse.search.cosine_top_k import top_k_prepared
     from muse.search.prepared_history import prepare_from_table
-    from serving.engine_requests import ScoreQuery
     from serving.local_behavior_store_config import LocalBehaviorStoreConfig
     from serving.metrics import ServingMetrics
-    from serving.ranking_engine import RankingEngine, ScoreJob
-    from serving.request_features import concatenate_features
+    from serving.ranking.engine import RankingEngine, ScoreJob
+    from serving.ranking.request_features import concatenate_features
+    from serving.ranking.requests import ScoreQuery
     from serving.serving_config import ServingConfig
 
     config = ServingConfig(
@@ -570,7 +571,7 @@ def write_report(
     breakdown: list[tuple[str, float, float, float]],
 ) -> str:
     """Markdown report of the run; returns the text (also written to ``path``)."""
-    from features.atomic_write import write_text_atomic
+    from muse.core.atomic_write import write_text_atomic
 
     def cell(value: float, digits: int = 1) -> str:
         return "—" if not np.isfinite(value) else f"{value:.{digits}f}"

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from features.synthetic_config import SynthConfig
 from features.synthetic_users import draw_users
 from features.synthetic_world import SyntheticWorld, random_stream
-from muse.metrics import gauc
+from muse.core.metrics import gauc
 
 TIERS = 22
 TOP_K = 50

@@ -38,13 +38,14 @@ import polars as pl
 import torch
 from torch import nn
 
-from features.atomic_write import write_text_atomic
 from features.dataset import Dataset, DatasetParts, write_dataset
-from features.vocabulary import FIRST_ID_INDEX, Vocabulary
-from muse.batch import RankingBatch
-from muse.config_loader import load_config
-from muse.models import multimodal_search
-from muse.models.scoring_inputs import RankingOutput
+from features.vocabulary import Vocabulary
+from muse.core.atomic_write import write_text_atomic
+from muse.core.config_loader import load_config
+from muse.core.ids import FIRST_ID_INDEX
+from muse.ranking.batch import RankingBatch
+from muse.ranking.models import multimodal_search
+from muse.ranking.models.scoring_inputs import RankingOutput
 from muse.search.reference import reference_top_k
 from muse.training.batch_builder import BatchBuilder
 from muse.training.distributed import DistributedContext

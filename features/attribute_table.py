@@ -21,7 +21,8 @@ from features.input_table import (
     require_unique,
     scan_table,
 )
-from features.vocabulary import OOV_INDEX, PADDING_INDEX, Vocabulary
+from features.vocabulary import Vocabulary
+from muse.core.ids import OOV_INDEX, PADDING_INDEX
 
 
 @dataclass(frozen=True)

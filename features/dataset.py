@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from features.atomic_write import atomic_directory
-from features.data_error import DataError
 from features.vocabulary import Vocabulary
+from muse.core.atomic_write import atomic_directory
+from muse.core.errors import DataError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "test")

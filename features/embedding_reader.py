@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.data_error import DataError
 from features.input_table import (
     ColumnKind,
     collect_checked,
@@ -30,7 +29,9 @@ from features.input_table import (
     require_unique,
     scan_table,
 )
-from features.vocabulary import OOV_INDEX, Vocabulary
+from features.vocabulary import Vocabulary
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX
 
 INT8_STEPS = 127
 

@@ -29,7 +29,6 @@ import polars as pl
 from tqdm import tqdm
 
 from features.attribute_table import AttributeTable, read_attribute_table
-from features.data_error import DataError
 from features.dataset import DatasetParts
 from features.dense_ids import dense_ids
 from features.embedding_reader import (
@@ -41,8 +40,10 @@ from features.history_cutoff import history_ends
 from features.input_table import ColumnKind, collect_checked, require_columns, scan_table
 from features.sequence_cap import cap_rows
 from features.user_time_key import user_time_key
-from features.vocabulary import FIRST_ID_INDEX, OOV_INDEX, Vocabulary
-from muse.config_loader import config_to_dict
+from features.vocabulary import Vocabulary
+from muse.core.config_loader import config_to_dict
+from muse.core.errors import DataError
+from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX
 
 TIMESTAMP = "timestamp"
 

@@ -20,14 +20,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from features.atomic_write import atomic_directory
 from features.synthetic_config import SynthConfig
 from features.synthetic_ids import CATEGORY, CITY, ITEM, PROFILE_BASE, PROVINCE, USER, hashed_ids
 from features.synthetic_users import UserDraw, draw_users
 from features.synthetic_world import STREAM_CHUNK, SyntheticWorld, random_stream
 from features.synthetic_writer import TaobaoMMWriter
-from muse.config_loader import config_to_dict, dump_toml
-from muse.metrics import auc, gauc
+from muse.core.atomic_write import atomic_directory
+from muse.core.config_loader import config_to_dict, dump_toml
+from muse.core.metrics import auc, gauc
 
 CONFIG_FILE = "synth_config.toml"
 

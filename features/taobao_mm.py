@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.attribute_table import AttributeTable, read_attribute_table
-from features.data_error import DataError
 from features.dataset import DatasetParts
 from features.embedding_reader import (
     EmbeddingSourceConfig,
@@ -48,7 +47,9 @@ from features.input_table import (
     scan_table,
 )
 from features.sequence_cap import cap_rows
-from features.vocabulary import OOV_INDEX, Vocabulary, sorted_unique
+from features.vocabulary import Vocabulary, sorted_unique
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX
 
 SPLITS = ("train", "test")
 USER_ID = "129_1"

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-PADDING_INDEX = 0
-OOV_INDEX = 1
-FIRST_ID_INDEX = 2
+from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX
+
 SORTED_QUERY_THRESHOLD = 1 << 20
 
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from features.data_error import DataError
+from muse.core.errors import DataError
 
 MAGIC = b"MUSEBLOG"
 FORMAT_VERSION = 1

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from features.atomic_write import atomic_directory
-from features.data_error import DataError
+from muse.core.atomic_write import atomic_directory
+from muse.core.errors import DataError
 from serving.behavior_store_log import fsync_directory
 from serving.behavior_store_tail import COLUMNS, STORE_EVENT_DTYPE, TailEntry
 

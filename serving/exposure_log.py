@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.atomic_write import atomic_file
+from muse.core.atomic_write import atomic_file
 from serving.experiments.assignment import Assignment
 from serving.exposure_log_config import ExposureLogConfig
 

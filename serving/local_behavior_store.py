@@ -40,9 +40,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from features.atomic_write import atomic_file
 from features.dataset import Dataset
-from features.vocabulary import OOV_INDEX, PADDING_INDEX
+from muse.core.atomic_write import atomic_file
+from muse.core.ids import OOV_INDEX, PADDING_INDEX
 from serving.behavior_store import BehaviorEvent, UserHistory
 from serving.behavior_store_log import (
     LOG_EVENT_DTYPE,

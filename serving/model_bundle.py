@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
-from features.data_error import DataError
-from features.vocabulary import OOV_INDEX, Vocabulary
+from features.vocabulary import Vocabulary
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX
 from muse.export.bundle_format import (
     GRAPH_FILE,
     ITEM_FEATURES_FILE,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from muse.config_loader import config_to_dict, dump_toml
+from muse.core.config_loader import config_to_dict, dump_toml
 from serving.serving_config import ServingConfig
 
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from serving.experiments.assignment import DEFAULT_VARIANT, Assigner
 from serving.experiments.experiment_config import load_experiments
-from serving.ranking_client import RankingClient, ScoreResult
+from serving.ranking.client import RankingClient, ScoreResult
 
 
 class VariantScore(NamedTuple):

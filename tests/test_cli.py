@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from muse.cli import COMMANDS, main
+from muse.cli.main import COMMANDS, main
 
 
 @pytest.mark.parametrize("words", sorted(COMMANDS), ids=lambda words: "-".join(words))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from muse.config_loader import ConfigError, config_from_dict, config_to_dict, dump_toml, load_config
+from muse.core.config_loader import config_from_dict, config_to_dict, dump_toml, load_config
+from muse.core.errors import ConfigError
 
 
 class Kind(enum.Enum):

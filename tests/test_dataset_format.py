@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.data_error import DataError
 from features.dataset import Dataset, DatasetParts, write_dataset
-from features.vocabulary import OOV_INDEX, Vocabulary
+from features.vocabulary import Vocabulary
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX
 
 
 def _parts(num_items: int = 5) -> DatasetParts:
@@ -86,7 +87,7 @@ def test_not_a_dataset_is_named(tmp_path: Path) -> None:
 def test_atomic_file_gets_the_usual_mode(tmp_path: Path) -> None:
     import os
 
-    from features.atomic_write import write_text_atomic
+    from muse.core.atomic_write import write_text_atomic
 
     write_text_atomic(tmp_path / "note.txt", "x")
     umask = os.umask(0)

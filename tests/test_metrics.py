@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from muse.metrics import auc, gauc, logloss
+from muse.core.metrics import auc, gauc, logloss
 
 
 def _pairwise_auc(labels: np.ndarray, scores: np.ndarray) -> float:

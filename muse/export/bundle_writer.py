@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from features.atomic_write import atomic_directory
 from features.dataset import FORMAT_VERSION, Dataset
-from features.vocabulary import FIRST_ID_INDEX, OOV_INDEX, PADDING_INDEX
-from muse.batch import RankingBatch
-from muse.config_loader import config_to_dict
+from muse.core.atomic_write import atomic_directory
+from muse.core.config_loader import config_to_dict
+from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX, PADDING_INDEX
 from muse.export.bundle_format import (
     BUNDLE_FORMAT_VERSION,
     GRAPH_FILE,
@@ -35,10 +34,11 @@ from muse.export.bundle_format import (
     file_checksums,
     sha256_of,
 )
-from muse.models.ranking_config import LongTermAttention, RankingModelConfig, SearchKind
-from muse.models.ranking_model import RankingModel
-from muse.models.scoring_graph import export_scoring_onnx
-from muse.models.scoring_inputs import ScoringInputs
+from muse.ranking.batch import RankingBatch
+from muse.ranking.models.ranking_config import LongTermAttention, RankingModelConfig, SearchKind
+from muse.ranking.models.ranking_model import RankingModel
+from muse.ranking.models.scoring_graph import export_scoring_onnx
+from muse.ranking.models.scoring_inputs import ScoringInputs
 from muse.training.batch_builder import item_lookup, profile_matrix
 
 EXAMPLE_BATCH = 4

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 from features.dataset import Dataset
-from muse.config_loader import config_from_dict
+from muse.core.config_loader import config_from_dict
 from muse.export.bundle_writer import export_bundle
-from muse.models.feature_spec import FeatureSpec
-from muse.models.ranking_model import RankingModel, build_ranking_model
+from muse.ranking.models.feature_spec import FeatureSpec
+from muse.ranking.models.ranking_model import RankingModel, build_ranking_model
 from muse.search import EmbeddingTable
 from muse.training.checkpoint import load_checkpoint
 from muse.training.train_config import TrainConfig

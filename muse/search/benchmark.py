@@ -504,7 +504,7 @@ def write_chart(report: GsuBenchmarkReport, path: Path) -> None:
     """Latency against C (log-log), one panel per L."""
     import matplotlib
 
-    from features.atomic_write import atomic_file
+    from muse.core.atomic_write import atomic_file
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -538,7 +538,7 @@ def write_chart(report: GsuBenchmarkReport, path: Path) -> None:
 
 def write_report(report: GsuBenchmarkReport, command: str) -> Path:
     """Write ``gsu.md`` and ``gsu.png`` into the config's output directory; returns the .md path."""
-    from features.atomic_write import write_text_atomic
+    from muse.core.atomic_write import write_text_atomic
 
     output = Path(report.config.output_dir)
     chart = output / "gsu.png"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from features.vocabulary import FIRST_ID_INDEX
+from muse.core.ids import FIRST_ID_INDEX
 from muse.search import native_library as native
 from muse.search.device import SearchBackend, search_threads, select_backend
 from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import torch
 
-from features.vocabulary import FIRST_ID_INDEX
+from muse.core.ids import FIRST_ID_INDEX
 
 
 class EmbeddingTable:

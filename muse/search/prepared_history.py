@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from features.vocabulary import FIRST_ID_INDEX
+from muse.core.ids import FIRST_ID_INDEX
 from muse.search.device import SearchBackend, search_threads, select_backend
 from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask
 from muse.search.native_library import load_native_library

@@ -15,7 +15,7 @@ oracle metrics on synthetic data, epochs, validation history, train samples/s),
 Python API:
 - ``train(config: TrainConfig, run_dir=None, resume=False) -> TrainResult``
 - ``evaluate(checkpoint, dataset=None, out=None) -> Metrics``
-- ``BatchBuilder(dataset, max_history_length).build(samples, rows) -> muse.batch.RankingBatch``
+- ``BatchBuilder(dataset, max_history_length).build(samples, rows) -> muse.ranking.batch.RankingBatch``
 """
 
 from muse.training.batch_builder import BatchBuilder

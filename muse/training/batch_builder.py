@@ -1,4 +1,4 @@
-"""Sample rows → :class:`muse.batch.RankingBatch`, slicing histories from the CSR store at batch time.
+"""Sample rows → :class:`muse.ranking.batch.RankingBatch`, slicing histories from the CSR store at batch time.
 
 The fast path: per-row start/stop from the offsets, one (B, L) position matrix, one fancy-index
 gather per memory-mapped sequence array. Nothing is copied per sample; a plain per-row version
@@ -12,10 +12,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from features.data_error import DataError
 from features.dataset import Dataset
-from features.vocabulary import OOV_INDEX, PADDING_INDEX
-from muse.batch import RankingBatch
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX, PADDING_INDEX
+from muse.ranking.batch import RankingBatch
 from muse.training.sample_table import SampleTable
 
 

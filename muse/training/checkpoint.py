@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from features.atomic_write import atomic_file
+from muse.core.atomic_write import atomic_file
 
 CHECKPOINT_FORMAT = 1
 LAST = "last.pt"

@@ -6,9 +6,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from features.atomic_write import write_text_atomic
 from features.dataset import Dataset
-from muse.config_loader import config_from_dict, config_to_dict, dump_toml
+from muse.core.atomic_write import write_text_atomic
+from muse.core.config_loader import config_from_dict, config_to_dict, dump_toml
 from muse.training.batch_builder import BatchBuilder
 from muse.training.checkpoint import load_checkpoint
 from muse.training.distributed import DistributedContext

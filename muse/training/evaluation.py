@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from muse.batch import RankingBatch
-from muse.metrics import auc, gauc, logloss
+from muse.core.metrics import auc, gauc, logloss
+from muse.ranking.batch import RankingBatch
 from muse.training.batch_builder import BatchBuilder
 from muse.training.distributed import DistributedContext
 from muse.training.prefetch import Prefetcher

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from muse.models.scoring_inputs import RankingOutput
+from muse.ranking.models.scoring_inputs import RankingOutput
 
 
 def ranking_loss(

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from features.dataset import Dataset
-from muse.models.feature_spec import FeatureSpec
-from muse.models.ranking_config import RankingModelConfig
-from muse.models.ranking_model import build_ranking_model
+from muse.ranking.models.feature_spec import FeatureSpec
+from muse.ranking.models.ranking_config import RankingModelConfig
+from muse.ranking.models.ranking_model import build_ranking_model
 from muse.search import EmbeddingTable
 from muse.training.distributed import DistributedContext
 from muse.training.model_parallel import embedding_parameter_names, shard_model

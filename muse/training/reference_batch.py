@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from features.dataset import Dataset
-from features.vocabulary import OOV_INDEX, PADDING_INDEX
-from muse.batch import RankingBatch
+from muse.core.ids import OOV_INDEX, PADDING_INDEX
+from muse.ranking.batch import RankingBatch
 from muse.training.sample_table import SampleTable
 
 

@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from features.data_error import DataError
 from features.dataset import Dataset
+from muse.core.errors import DataError
 
 
 class SampleTable(NamedTuple):

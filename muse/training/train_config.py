@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muse.models.ranking_config import RankingModelConfig
+from muse.ranking.models.ranking_config import RankingModelConfig
 
 
 class ValidationSplit(enum.Enum):

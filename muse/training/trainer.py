@@ -20,9 +20,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from features.atomic_write import write_text_atomic
 from features.dataset import Dataset
-from muse.config_loader import ConfigError, config_to_dict, dump_toml
+from muse.core.atomic_write import write_text_atomic
+from muse.core.config_loader import config_to_dict, dump_toml
+from muse.core.errors import ConfigError
 from muse.training.batch_builder import BatchBuilder
 from muse.training.checkpoint import load_checkpoint, save_checkpoint
 from muse.training.distributed import DistributedContext

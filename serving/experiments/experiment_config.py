@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muse.config_loader import ConfigError, config_from_dict
+from muse.core.config_loader import config_from_dict
+from muse.core.errors import ConfigError
 
 NUM_BUCKETS = 10_000
 

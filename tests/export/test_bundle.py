@@ -12,14 +12,14 @@ import onnxruntime
 import pytest
 import torch
 
-from features.data_error import DataError
 from features.dataset import FORMAT_VERSION
-from features.vocabulary import OOV_INDEX
-from muse.config_loader import config_from_dict
+from muse.core.config_loader import config_from_dict
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX
 from muse.export.bundle_format import GRAPH_FILE, MANIFEST_FILE, read_manifest, sha256_of
 from muse.export.bundle_writer import export_bundle
-from muse.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
-from muse.models.scoring_inputs import ScoringInputs
+from muse.ranking.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
+from muse.ranking.models.scoring_inputs import ScoringInputs
 from tests.serving.tiny_world import (
     EMPTY_USER,
     LONG_USER,

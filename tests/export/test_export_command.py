@@ -8,8 +8,8 @@ import numpy as np
 import onnxruntime
 import torch
 
-from muse.cli import main
-from muse.config_loader import config_to_dict
+from muse.cli.main import main
+from muse.core.config_loader import config_to_dict
 from muse.export.bundle_format import GRAPH_FILE, read_manifest, sha256_of
 from muse.training.checkpoint import save_checkpoint
 from muse.training.train_config import DataConfig, TrainConfig

@@ -7,10 +7,7 @@ from typing import Any
 
 import polars as pl
 
-# CI clones the repository with shared/ beside it.
-TAOBAO_FIXTURE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "taobao_mm_demo"
-)
+TAOBAO_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "taobao_mm_demo"
 
 
 def write_table(path: Path, columns: dict[str, Any], schema: dict[str, Any] | None = None) -> Path:

@@ -11,7 +11,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.data_error import DataError
 from features.embedding_reader import (
     EmbeddingSourceConfig,
     read_embedding_ids,
@@ -20,8 +19,9 @@ from features.embedding_reader import (
 from features.event_log import EventLogConfig, ItemTableConfig, read_event_log
 from features.taobao_mm import read_taobao_mm
 from features.vocabulary import Vocabulary
-from muse.cli import main
-from muse.config_loader import config_to_dict, dump_toml
+from muse.cli.main import main
+from muse.core.config_loader import config_to_dict, dump_toml
+from muse.core.errors import DataError
 from tests.features.data_files import write_table
 
 GOOD_LOG: dict[str, list[Any]] = {

@@ -9,8 +9,8 @@ import pytest
 
 from features.dataset import Dataset
 from features.event_log import EventLogConfig
-from muse.cli import main
-from muse.config_loader import load_config
+from muse.cli.main import main
+from muse.core.config_loader import load_config
 from tests.features.data_files import TAOBAO_FIXTURE, write_table
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"

@@ -20,7 +20,7 @@ from features.event_log import (
 )
 from features.history_cutoff import history_ends, history_ends_reference
 from features.sequence_cap import cap_rows
-from features.vocabulary import OOV_INDEX
+from muse.core.ids import OOV_INDEX
 
 TableWriter = Callable[..., Path]
 

@@ -23,11 +23,12 @@ from features.synthetic_config import (
 )
 from features.synthetic_ids import PROFILE_BASE, hashed_ids
 from features.synthetic_world import SyntheticWorld
-from muse.config_loader import ConfigError, load_config
-from muse.metrics import gauc
+from muse.core.config_loader import load_config
+from muse.core.errors import ConfigError
+from muse.core.metrics import gauc
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT.parent / "shared/fixtures/taobao_mm_demo"
+FIXTURE = ROOT / "tests" / "fixtures" / "taobao_mm_demo"
 RAW_FILES = (
     "train_samples.parquet",
     "test_samples.parquet",
@@ -303,7 +304,7 @@ def test_bad_configs_are_rejected(tmp_path: Path) -> None:
 
 def test_cli_writes_the_dataset_without_loading_torch(tmp_path: Path) -> None:
     code = (
-        "import sys; from muse.cli import main; "
+        "import sys; from muse.cli.main import main; "
         f"code = main(['data', 'synth', '--out', {str(tmp_path / 'cli')!r}, '--no-progress', "
         "'--set', 'num_users=40', '--set', 'catalogue.num_items=2000', '--set', 'catalogue.num_topics=50', "
         "'--set', 'history.length=100', '--set', 'click.calibration_users=40']); "

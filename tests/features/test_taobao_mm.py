@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.data_error import DataError
 from features.dataset import Dataset, write_dataset
 from features.taobao_mm import TaobaoMMConfig, read_taobao_mm
-from features.vocabulary import OOV_INDEX
+from muse.core.errors import DataError
+from muse.core.ids import OOV_INDEX
 from tests.features.data_files import TAOBAO_FIXTURE
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from muse.models import FeatureSpec
+from muse.ranking.models import FeatureSpec
 from muse.search import EmbeddingTable
 from tests.models.tiny_models import tiny_features, tiny_table
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from muse.models.masked_pooling import attention_pool
-from muse.models.ranking_config import SimilarityAwareVariant
-from muse.models.similarity_aware_attention import SimilarityAwareAttention
-from muse.models.target_attention import IdTargetAttention
+from muse.ranking.models.masked_pooling import attention_pool
+from muse.ranking.models.ranking_config import SimilarityAwareVariant
+from muse.ranking.models.similarity_aware_attention import SimilarityAwareAttention
+from muse.ranking.models.target_attention import IdTargetAttention
 
 
 @pytest.mark.parametrize("variant", list(SimilarityAwareVariant))

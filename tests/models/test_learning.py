@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from muse.batch import RankingBatch
-from muse.metrics import auc
-from muse.models import FeatureSpec
+from muse.core.metrics import auc
+from muse.ranking.batch import RankingBatch
+from muse.ranking.models import FeatureSpec
 from muse.search import EmbeddingTable
 from tests.models.tiny_models import build, random_batch
 

@@ -11,8 +11,9 @@ import pytest
 
 from features.dataset import Dataset, DatasetParts, write_dataset
 from features.vocabulary import Vocabulary
-from muse.config_loader import ConfigError, config_from_dict, load_config
-from muse.models import (
+from muse.core.config_loader import config_from_dict, load_config
+from muse.core.errors import ConfigError
+from muse.ranking.models import (
     FeatureSpec,
     LongTermAttention,
     RankingModelConfig,

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from muse.models import FeatureSpec, SimilarityAwareVariant, multimodal_search
-from muse.models.activation_unit_attention import ActivationUnitAttention
-from muse.models.masked_pooling import attention_pool, masked_mean
-from muse.models.similarity_aware_attention import SimilarityAwareAttention
-from muse.models.simtier import SimTier
+from muse.ranking.models import FeatureSpec, SimilarityAwareVariant, multimodal_search
+from muse.ranking.models.activation_unit_attention import ActivationUnitAttention
+from muse.ranking.models.masked_pooling import attention_pool, masked_mean
+from muse.ranking.models.similarity_aware_attention import SimilarityAwareAttention
+from muse.ranking.models.simtier import SimTier
 from muse.search import EmbeddingTable
 from muse.search.reference import reference_top_k
 from tests.models.tiny_models import build, random_batch

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from features.vocabulary import FIRST_ID_INDEX, OOV_INDEX
-from muse.models import FeatureSpec, SearchKind
+from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX
+from muse.ranking.models import FeatureSpec, SearchKind
 from muse.search import EmbeddingTable
 from tests.models.tiny_models import (
     CONFIG_NAMES,

@@ -8,8 +8,8 @@ import numpy as np
 import onnxruntime
 import torch
 
-from muse.models import FeatureSpec
-from muse.models.scoring_graph import export_scoring_onnx
+from muse.ranking.models import FeatureSpec
+from muse.ranking.models.scoring_graph import export_scoring_onnx
 from muse.search import EmbeddingTable
 from tests.models.tiny_models import build, random_batch
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from muse.models import FeatureSpec, RankingModel
-from muse.models.simhash_search import SimHashSearch
+from muse.ranking.models import FeatureSpec, RankingModel
+from muse.ranking.models.simhash_search import SimHashSearch
 from muse.search import EmbeddingTable
 from tests.models.tiny_models import build, random_batch
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from muse.batch import RankingBatch
-from muse.config_loader import config_from_dict
-from muse.models import FeatureSpec, RankingModel, RankingModelConfig, build_ranking_model
+from muse.core.config_loader import config_from_dict
+from muse.ranking.batch import RankingBatch
+from muse.ranking.models import FeatureSpec, RankingModel, RankingModelConfig, build_ranking_model
 from muse.search import EmbeddingTable
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "ranking"

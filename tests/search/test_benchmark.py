@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from muse.commands import bench_gsu
+from muse.cli.commands import bench_gsu
 
 
 def test_quick_benchmark_writes_report_chart_and_json(

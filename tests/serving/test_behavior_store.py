@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 
 from features.dataset import DatasetParts, write_dataset
-from features.vocabulary import OOV_INDEX, Vocabulary
+from features.vocabulary import Vocabulary
+from muse.core.ids import OOV_INDEX
 from serving import local_behavior_store
 from serving.behavior_store import BehaviorEvent, BehaviorStore, UserHistory
 from serving.behavior_store_tail import STORE_EVENT_DTYPE, TailEntry

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.data_error import DataError
+from muse.core.errors import DataError
 from serving.behavior_store_log import (
     HEADER,
     LOG_EVENT_DTYPE,

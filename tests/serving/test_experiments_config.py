@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from muse.cli import main
+from muse.cli.main import main
 from serving.experiments import (
     ExperimentConfigError,
     experiments_from_dict,
@@ -264,7 +264,7 @@ def test_cli_assign_prints_every_layer(capsys) -> None:
 def test_experiment_modules_and_commands_never_import_torch() -> None:
     code = (
         "import sys; import serving.experiments, serving.exposure_log; "
-        "from muse.cli import main; "
+        "from muse.cli.main import main; "
         f"main(['experiments', 'validate', '--config', {str(DEFAULT_CONFIG)!r}]); "
         f"main(['experiments', 'assign', '--config', {str(DEFAULT_CONFIG)!r}, '--user', '1']); "
         "assert 'torch' not in sys.modules, 'torch imported'"

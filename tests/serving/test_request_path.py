@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from features.vocabulary import OOV_INDEX
-from muse.models.ranking_config import SearchKind
-from serving.engine_requests import ScoreQuery
+from muse.core.ids import OOV_INDEX
+from muse.ranking.models.ranking_config import SearchKind
 from serving.errors import InvalidArgument, ModelNotFound, NotReady
 from serving.local_behavior_store_config import LocalBehaviorStoreConfig
 from serving.metrics import ServingMetrics
-from serving.ranking_engine import RankingEngine
+from serving.ranking.engine import RankingEngine
+from serving.ranking.requests import ScoreQuery
 from serving.serving_config import LimitsConfig, ServingConfig
 from tests.serving.tiny_world import (
     EMPTY_USER,

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from serving.proto_gen.muse.serving.v1 import ranking_pb2
-from serving.ranking_client import RankingClient
+from serving.ranking.client import RankingClient
 from serving.server_process import ServerProcess
 from serving.serving_config import LimitsConfig
 from tests.serving.conftest import serving_config

@@ -17,10 +17,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from muse.cli import main
+from muse.cli.main import main
 from serving.exposure_log import read_exposures
 from serving.proto_gen.muse.serving.v1 import ranking_pb2, ranking_pb2_grpc
-from serving.ranking_client import RankingClient
+from serving.ranking.client import RankingClient
 from serving.server_process import ServerProcess
 from serving.variant_probe import score_each_variant
 from tests.serving.conftest import serving_config, write_experiments

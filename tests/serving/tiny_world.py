@@ -15,17 +15,18 @@ import polars as pl
 import torch
 
 from features.dataset import Dataset, DatasetParts, write_dataset
-from features.vocabulary import FIRST_ID_INDEX, Vocabulary
-from muse.batch import RankingBatch
-from muse.models.feature_spec import FeatureSpec
-from muse.models.ranking_config import (
+from features.vocabulary import Vocabulary
+from muse.core.ids import FIRST_ID_INDEX
+from muse.ranking.batch import RankingBatch
+from muse.ranking.models.feature_spec import FeatureSpec
+from muse.ranking.models.ranking_config import (
     LongTermAttention,
     RankingModelConfig,
     SearchConfig,
     SearchKind,
     ShortTermAttention,
 )
-from muse.models.ranking_model import RankingModel, build_ranking_model
+from muse.ranking.models.ranking_model import RankingModel, build_ranking_model
 from muse.search import EmbeddingTable
 
 NUM_ITEMS = 300

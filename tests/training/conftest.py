@@ -18,8 +18,9 @@ import polars as pl
 import pytest
 
 from features.dataset import DatasetParts, write_dataset
-from features.vocabulary import FIRST_ID_INDEX, Vocabulary
-from muse.models.ranking_config import RankingModelConfig
+from features.vocabulary import Vocabulary
+from muse.core.ids import FIRST_ID_INDEX
+from muse.ranking.models.ranking_config import RankingModelConfig
 from muse.training.train_config import DataConfig, TrainConfig, TrainingConfig
 
 NUM_TOPICS = 4

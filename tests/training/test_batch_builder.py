@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from features.dataset import Dataset
-from features.vocabulary import OOV_INDEX, PADDING_INDEX
-from muse.batch import RankingBatch
+from muse.core.ids import OOV_INDEX, PADDING_INDEX
+from muse.ranking.batch import RankingBatch
 from muse.training.batch_builder import BatchBuilder
 from muse.training.reference_batch import reference_batch
 from muse.training.sample_table import SampleTable

@@ -16,7 +16,7 @@ import torch
 
 from features.dataset import Dataset, write_dataset
 from features.taobao_mm import read_taobao_mm
-from muse.config_loader import load_config
+from muse.core.config_loader import load_config
 from muse.training.batch_builder import BatchBuilder
 from muse.training.distributed import DistributedContext
 from muse.training.prepared_model import prepare_model
@@ -25,11 +25,9 @@ from muse.training.train_config import TrainConfig
 from muse.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
-# CI clones the repository with shared/ beside it.
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "taobao_mm_demo"
+FIXTURE = ROOT / "tests" / "fixtures" / "taobao_mm_demo"
 MUSE_CONFIG = ROOT / "configs" / "ranking" / "muse.toml"
 
-pytestmark = pytest.mark.skipif(not FIXTURE.is_dir(), reason="Taobao-MM fixture not present")
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from muse.cli import main
-from muse.config_loader import ConfigError, load_config
-from muse.models.ranking_config import SearchKind
+from muse.cli.main import main
+from muse.core.config_loader import load_config
+from muse.core.errors import ConfigError
+from muse.ranking.models.ranking_config import SearchKind
 from muse.training.train_config import TrainConfig, ValidationSplit
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from muse.cli import main
-from muse.config_loader import ConfigError, load_config
+from muse.cli.main import main
+from muse.core.config_loader import load_config
+from muse.core.errors import ConfigError
 from muse.training import TrainConfig, TrainResult, evaluate, train
 from muse.training.checkpoint import load_checkpoint
 from tests.training.conftest import make_planted_dataset, read_metrics, tiny_config

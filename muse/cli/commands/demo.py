@@ -1,0 +1,200 @@
+"""`muse demo`: the main job end to end on the embedded synthetic data.
+
+Generate the synthetic lifelong benchmark (Taobao-MM raw schema) → convert it to the internal
+format → train MUSE and the DIN baseline → evaluate against the oracle → export both to ONNX
+bundles → start the gRPC server with the default A/B experiment config → score one user in each
+variant through the gRPC client → shut down cleanly → print a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from muse.core.config_loader import add_override_argument
+
+DEFAULT_CONFIG = "configs/demo.toml"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo runs; paths are relative to the working directory."""
+
+    synthetic_config: Path = Path("configs/data/synth_default.toml")
+    ranking_configs: tuple[Path, ...] = (
+        Path("configs/ranking/muse.toml"),
+        Path("configs/ranking/din_last50.toml"),
+    )
+    experiment_config: Path = Path("configs/experiments/default.toml")
+    serving_config: Path = Path("configs/serving/default.toml")
+    output_dir: Path = Path("runs/demo")
+    # Reuse generated data when its saved config matches; training always starts fresh.
+    reuse_data: bool = True
+    # Extra overrides applied to every ranking config (e.g. training.max_epochs=3).
+    ranking_overrides: tuple[str, ...] = ()
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", default=DEFAULT_CONFIG, help=f"demo TOML (default: {DEFAULT_CONFIG})"
+    )
+    add_override_argument(parser, 'output_dir="runs/demo2"')
+
+
+def run(args: argparse.Namespace) -> int:
+    from muse.core.config_loader import load_config
+    from muse.core.errors import ConfigError
+
+    try:
+        config = load_config(DemoConfig, args.config, args.overrides)
+    except ConfigError as error:
+        print(f"muse demo: {error}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    summary: dict[str, Any] = {}
+    dataset_dir = _prepare_data(config, summary)
+    runs = _train_models(config, dataset_dir, summary)
+    _serve_and_score(config, dataset_dir, runs, summary)
+    summary["elapsed"] = time.perf_counter() - started
+    _print_summary(summary)
+    return 0
+
+
+def _banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
+
+
+def _prepare_data(config: DemoConfig, summary: dict[str, Any]) -> Path:
+    from features.dataset import Dataset, write_dataset
+    from features.synthetic import generate_synthetic
+    from features.synthetic_config import SynthConfig
+    from features.taobao_mm import read_taobao_mm
+    from muse.core.config_loader import config_to_dict, dump_toml, load_config
+    from muse.core.metrics import auc, gauc
+
+    raw_dir = config.output_dir / "synthetic_raw"
+    dataset_dir = config.output_dir / "dataset"
+    synth_config = load_config(SynthConfig, config.synthetic_config)
+    wanted = dump_toml(config_to_dict(synth_config))
+    saved = raw_dir / "synth_config.toml"
+    reusable = (
+        config.reuse_data
+        and saved.is_file()
+        and saved.read_text() == wanted
+        and (dataset_dir / "manifest.json").is_file()
+    )
+    if reusable:
+        _banner(f"1/4 synthetic data: reusing {raw_dir} (same config)")
+    else:
+        _banner("1/4 generating the synthetic lifelong benchmark (Taobao-MM raw schema)")
+        generated = generate_synthetic(synth_config, raw_dir)
+        print(
+            f"{generated.num_train_samples + generated.num_test_samples:,} samples, "
+            f"{generated.num_events:,} behaviours in {generated.elapsed_seconds:.1f} s "
+            f"({generated.samples_per_second:,.0f} samples/s)"
+        )
+        _banner("2/4 converting to the internal dataset format")
+        write_dataset(read_taobao_mm(raw_dir, progress=True), dataset_dir)
+    dataset = Dataset(dataset_dir)
+    test = dataset.samples("test")
+    probability = dataset.click_probability()
+    users = dataset.users()["user_id"].to_numpy()[test["user_index"].to_numpy()]
+    labels = test["label"].to_numpy()
+    summary["dataset"] = {
+        "path": str(dataset_dir),
+        "users": dataset.num_users,
+        "train_samples": dataset.manifest["num_samples"]["train"],
+        "test_samples": dataset.manifest["num_samples"]["test"],
+        "events": dataset.manifest["num_events"],
+        "positive_rate": float(labels.mean()),
+    }
+    if probability is not None:
+        summary["oracle"] = {
+            "auc": auc(labels, probability),
+            "gauc": gauc(users, labels, probability),
+        }
+    return dataset_dir
+
+
+def _train_models(
+    config: DemoConfig, dataset_dir: Path, summary: dict[str, Any]
+) -> dict[str, Path]:
+    from muse.core.config_loader import load_config
+    from muse.training import TrainConfig, train
+
+    _banner("3/4 training ranking models (early stopping on a validation split of train)")
+    runs: dict[str, Path] = {}
+    results = {}
+    for path in config.ranking_configs:
+        overrides = [f'data.dataset="{dataset_dir}"', *config.ranking_overrides]
+        train_config = load_config(TrainConfig, path, overrides)
+        name = train_config.model.name
+        run_dir = config.output_dir / "runs" / name
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"\n--- {name} ({path}) ---", flush=True)
+        result = train(train_config, run_dir=run_dir)
+        runs[name] = run_dir
+        results[name] = {
+            "auc": result.test.auc,
+            "gauc": result.test.gauc,
+            "logloss": result.test.logloss,
+            "epochs": result.epochs,
+            "samples_per_second": result.samples_per_second,
+            "run_dir": str(run_dir),
+        }
+    summary["models"] = results
+    return runs
+
+
+def _serve_and_score(
+    config: DemoConfig, dataset_dir: Path, runs: dict[str, Path], summary: dict[str, Any]
+) -> None:
+    from muse.cli.demo_serving import export_and_score_each_variant
+
+    _banner("4/4 export, serve over gRPC, score one user per A/B variant")
+    summary["serving"] = export_and_score_each_variant(
+        runs=runs,
+        dataset_dir=dataset_dir,
+        experiment_config=config.experiment_config,
+        serving_config=config.serving_config,
+        work_dir=config.output_dir / "serving",
+    )
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    data = summary["dataset"]
+    print("\n" + "=" * 72)
+    print("muse demo summary")
+    print("=" * 72)
+    print(
+        f"data: {data['users']:,} users, {data['events']:,} behaviours, "
+        f"{data['train_samples']:,} train / {data['test_samples']:,} test samples, "
+        f"{data['positive_rate']:.1%} clicks  ({data['path']})"
+    )
+    print(
+        f"\n{'model':<16}{'test AUC':>10}{'test GAUC':>11}{'logloss':>10}{'epochs':>8}{'samples/s':>11}"
+    )
+    if "oracle" in summary:
+        oracle = summary["oracle"]
+        print(f"{'oracle':<16}{oracle['auc']:>10.4f}{oracle['gauc']:>11.4f}{'':>10}{'':>8}{'':>11}")
+    for name, metrics in summary.get("models", {}).items():
+        print(
+            f"{name:<16}{metrics['auc']:>10.4f}{metrics['gauc']:>11.4f}{metrics['logloss']:>10.4f}"
+            f"{metrics['epochs']:>8}{metrics['samples_per_second']:>11,.0f}"
+        )
+    serving = summary.get("serving")
+    if serving:
+        print(f"\ngRPC server at {serving['address']} ({serving['bundles']} bundles loaded)")
+        for row in serving["scored"]:
+            scores = ", ".join(f"{score:.4f}" for score in row["scores"])
+            print(
+                f"  user {row['user_id']}: {row['experiment']}/{row['variant']} → model "
+                f"{row['model_version']}, scores [{scores}]"
+            )
+        print(f"  server shut down cleanly: {serving['clean_shutdown']}")
+    print(f"\nfinished in {summary['elapsed'] / 60:.1f} min")

@@ -1,0 +1,36 @@
+"""`muse export --checkpoint RUN/checkpoints/best.pt --out runs/bundles/<name>`: write a model bundle."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, required=True, help="training checkpoint (.pt)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="bundle directory to write (replaced atomically)"
+    )
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="dataset directory (default: the one trained on)"
+    )
+    parser.add_argument(
+        "--name", default=None, help="bundle name (default: the --out directory name)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from muse.core.errors import ConfigError, DataError
+    from muse.export.bundle_format import read_manifest
+    from muse.export.checkpoint_export import export_checkpoint
+
+    try:
+        out = export_checkpoint(args.checkpoint, args.out, args.dataset, args.name)
+    except (FileNotFoundError, ValueError, DataError, ConfigError) as error:
+        print(f"muse export: {error}", file=sys.stderr)
+        return 1
+    manifest = read_manifest(out)
+    print(f"wrote {out} ({manifest['version']}, {len(manifest['files'])} files)")
+    return 0

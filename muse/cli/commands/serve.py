@@ -1,0 +1,45 @@
+"""`muse serve --config configs/serving/<name>.toml`: run the gRPC ranking server until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from muse.core.config_loader import add_override_argument
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, required=True, help="serving TOML (configs/serving/)"
+    )
+    add_override_argument(parser, "port=0")
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write the bound address and ports here (JSON) once serving",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from muse.core.config_loader import load_config
+    from muse.core.errors import ConfigError
+    from serving.json_logging import configure_json_logging
+    from serving.server import serve_until_signalled
+    from serving.serving_config import ServingConfig
+
+    try:
+        config = load_config(ServingConfig, args.config, args.overrides)
+    except ConfigError as error:
+        print(f"muse serve: {error}")
+        return 2
+    configure_json_logging(config.log_level)
+    try:
+        asyncio.run(serve_until_signalled(config, args.ready_file))
+    except Exception:
+        logging.getLogger("muse.serving").exception("server failed")
+        return 1
+    return 0

@@ -1,0 +1,64 @@
+"""`muse train`: train a ranking model from a TOML config (also under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from muse.core.config_loader import add_override_argument
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="ranking TOML with [model], [data], [training] tables")
+    add_override_argument(parser, "training.batch_size=256")
+    parser.add_argument(
+        "--out", help="run directory (default: training.output_dir, else runs/<model name>)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from <run>/checkpoints/last.pt (--config defaults to <run>/config.toml)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from muse.core.config_loader import load_config
+    from muse.core.errors import ConfigError, DataError
+    from muse.training.run_directory import RunDirectory
+    from muse.training.train_config import TrainConfig
+
+    overrides = list(args.overrides)
+    if args.out:
+        overrides.append(f"training.output_dir={_toml_string(args.out)}")
+    config_path = args.config
+    if config_path is None:
+        if not (args.resume and args.out):
+            print("muse train: --config is required (or --resume with --out)", file=sys.stderr)
+            return 2
+        config_path = RunDirectory(args.out).config
+    try:
+        config = load_config(TrainConfig, Path(config_path), overrides)
+        from muse.training.trainer import train
+
+        result = train(config, resume=args.resume, progress=not args.no_progress)
+    except (ConfigError, DataError, FileNotFoundError) as error:
+        print(f"muse train: {error}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    print(
+        f"{config.model.name}: test AUC {result.test.auc:.4f} GAUC {result.test.gauc:.4f} "
+        f"logloss {result.test.logloss:.4f}; {result.epochs} epoch(s), best {result.best_epoch}; "
+        f"{result.samples_per_second:,.0f} train samples/s; metrics in {result.run_dir / 'metrics.json'}"
+    )
+    return 0
+
+
+def _toml_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)

@@ -1,0 +1,54 @@
+"""The `muse` console entry point: dispatches to one module per subcommand, imported lazily."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand words → (module under muse.cli.commands, one-line help). Modules load only when chosen,
+# so `muse --help` stays fast and `muse data synth` never imports torch.
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("data", "synth"): ("data_synth", "generate the synthetic lifelong benchmark (Taobao-MM schema)"),
+    ("data", "prepare"): ("data_prepare", "convert Taobao-MM files or event logs to the internal format"),
+    ("train",): ("train", "train a ranking model from a TOML config"),
+    ("evaluate",): ("evaluate", "evaluate a checkpoint: exact AUC, GAUC, logloss"),
+    ("bench", "gsu"): ("bench_gsu", "benchmark the GSU top-K cosine search"),
+    ("export",): ("export", "export a checkpoint to an ONNX model bundle"),
+    ("serve",): ("serve", "start the gRPC ranking server"),
+    ("client",): ("client", "score one request against a running server"),
+    ("experiments", "validate"): ("experiments_validate", "check an A/B experiment config"),
+    ("experiments", "assign"): ("experiments_assign", "print a user's experiment assignments"),
+    ("demo",): ("demo", "run the end-to-end demo on the embedded synthetic data"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: muse <command> [options]", "", "commands:"]
+    for words, (_, help_text) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<22} {help_text}")
+    lines.append("")
+    lines.append("Run `muse <command> --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for words in sorted(COMMANDS, key=len, reverse=True):
+        if tuple(argv[: len(words)]) == words:
+            module_name, help_text = COMMANDS[words]
+            module = importlib.import_module(f"muse.cli.commands.{module_name}")
+            parser = argparse.ArgumentParser(prog=f"muse {' '.join(words)}", description=help_text)
+            module.build_parser(parser)
+            args = parser.parse_args(argv[len(words) :])
+            return int(module.run(args) or 0)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    print(f"muse: unknown command {' '.join(argv[:2])!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

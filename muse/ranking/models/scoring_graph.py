@@ -1,0 +1,96 @@
+"""``score`` as a standalone module with one tensor argument per ScoringInputs field, and its
+ONNX export (dynamo exporter, dynamic batch, K and N axes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from muse.ranking.models.ranking_model import RankingModel
+from muse.ranking.models.scoring_inputs import ScoringInputs
+
+SCORING_INPUT_NAMES = list(ScoringInputs._fields)
+SCORING_OUTPUT_NAMES = ["logits"]
+SELECTED_FIELDS = ("selected_items", "selected_categories", "selected_cosines", "selected_mask")
+RECENT_FIELDS = ("recent_items", "recent_categories", "recent_cosines", "recent_mask")
+
+
+class ScoringGraph(nn.Module):
+    """The model's second stage over plain embedding lookups: what serving runs after ``select``."""
+
+    def __init__(self, model: RankingModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        user_profile: torch.Tensor,
+        target_item: torch.Tensor,
+        target_category: torch.Tensor,
+        target_attributes: torch.Tensor,
+        selected_items: torch.Tensor,
+        selected_categories: torch.Tensor,
+        selected_cosines: torch.Tensor,
+        selected_mask: torch.Tensor,
+        recent_items: torch.Tensor,
+        recent_categories: torch.Tensor,
+        recent_cosines: torch.Tensor,
+        recent_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Shapes as in :class:`ScoringInputs` → logits (B,)."""
+        inputs = ScoringInputs(
+            user_profile,
+            target_item,
+            target_category,
+            target_attributes,
+            selected_items,
+            selected_categories,
+            selected_cosines,
+            selected_mask,
+            recent_items,
+            recent_categories,
+            recent_cosines,
+            recent_mask,
+        )
+        return self.model.score_plain(inputs)
+
+
+def export_scoring_onnx(model: RankingModel, example: ScoringInputs, path: str | Path) -> Path:
+    """Export ``model``'s second stage (in eval mode) to ONNX at ``path``; returns the path.
+
+    The example batch must have B ≥ 2, and K ≥ 2 and N ≥ 2 where those axes are used, or the
+    exporter may freeze an axis. Weights go to ``<path>.data`` beside the graph.
+    """
+    if example.target_item.shape[0] < 2:
+        raise ValueError(
+            "export with an example batch of at least 2 rows, or the batch axis may freeze"
+        )
+    path = Path(path)
+    batch = torch.export.Dim("batch")
+    top_k = torch.export.Dim("top_k")
+    recent = torch.export.Dim("recent")
+    dynamic_shapes: dict[str, dict[int, torch.export.Dim]] = {}
+    for name, tensor in zip(SCORING_INPUT_NAMES, example, strict=True):
+        axes = {0: batch}
+        if name in SELECTED_FIELDS and tensor.shape[1] >= 2:
+            axes[1] = top_k
+        if name in RECENT_FIELDS and tensor.shape[1] >= 2:
+            axes[1] = recent
+        dynamic_shapes[name] = axes
+    was_training = model.training
+    model.eval()
+    try:
+        torch.onnx.export(
+            ScoringGraph(model).eval(),
+            tuple(example),
+            str(path),
+            dynamo=True,
+            input_names=SCORING_INPUT_NAMES,
+            output_names=SCORING_OUTPUT_NAMES,
+            dynamic_shapes=dynamic_shapes,
+        )
+    finally:
+        model.train(was_training)
+    return path
