@@ -215,7 +215,7 @@ def plan_runs(
 
 
 def resolved_config(spec: RunSpec) -> dict[str, Any]:
-    from muse.training.train_config import TrainConfig
+    from muse.ranking.training.train_config import TrainConfig
 
     return config_to_dict(load_config(TrainConfig, spec.config_path, list(spec.overrides)))
 
@@ -232,8 +232,8 @@ def finished(spec: RunSpec) -> bool:
 
 
 def run_in_process(spec: RunSpec) -> None:
-    from muse.training.train_config import TrainConfig
-    from muse.training.trainer import train
+    from muse.ranking.training.train_config import TrainConfig
+    from muse.ranking.training.training_job import train
 
     train(
         load_config(TrainConfig, spec.config_path, list(spec.overrides)),
@@ -332,15 +332,16 @@ def search_overlap(spec: RunSpec, nearest: int = 10, samples: int = 4096) -> flo
 
     from features.dataset import Dataset
     from muse.ranking.models import FeatureSpec, build_ranking_model
+    from muse.ranking.models.ranking_config import SearchKind
     from muse.ranking.models.search_stage import SearchRequest
+    from muse.ranking.training.batch_builder import BatchBuilder
+    from muse.ranking.training.sample_table import SampleTable
+    from muse.ranking.training.train_config import TrainConfig
     from muse.search import EmbeddingTable
     from muse.search.cosine_top_k import top_k
-    from muse.training.batch_builder import BatchBuilder
-    from muse.training.sample_table import SampleTable
-    from muse.training.train_config import TrainConfig
 
     config = load_config(TrainConfig, spec.run_dir / "config.toml")
-    if config.model.search.kind.value == "none":
+    if config.model.search.kind is SearchKind.NONE:
         return None
     dataset = Dataset(config.data.dataset)
     model = build_ranking_model(
@@ -355,19 +356,23 @@ def search_overlap(spec: RunSpec, nearest: int = 10, samples: int = 4096) -> flo
     with torch.no_grad():
         target = model.table.gather_normalized(batch.target_item)
         request = SearchRequest(
-            batch,
+            batch.history_items,
+            batch.history_categories,
+            batch.target_item[:, None],
+            batch.target_category[:, None],
+            target[:, None] if config.model.uses_multimodal else None,
+            config.model.search.top_k,
             model.table,
-            target if config.model.uses_multimodal else None,
-            model.sparse,
-            model.long_term,
+            id_embeddings=model.sparse,
+            long_term_attention=model.esu.long_term,
         )
-        found = model.search(request)
+        found = model.selection.search(request)
         cosine = top_k(model.table, batch.history_items, target.unsqueeze(1), nearest)
     shares = []
     for row in range(rows.size):
         wanted = set(cosine.positions[row, 0][cosine.mask[row, 0]].tolist())
         if wanted:
-            kept = set(found.positions[row][found.mask[row]].tolist())
+            kept = set(found.positions[row, 0][found.mask[row, 0]].tolist())
             shares.append(len(kept & wanted) / len(wanted))
     return float(np.mean(shares)) if shares else None
 

@@ -145,12 +145,12 @@ def build_fixtures(workdir: Path) -> tuple[Path, Path]:
 
     from features.dataset import Dataset
     from muse.core.config_loader import config_to_dict, load_config
-    from muse.export.checkpoint_export import export_checkpoint
+    from muse.ranking.export.checkpoint_export import export_checkpoint
     from muse.ranking.models.feature_spec import FeatureSpec
     from muse.ranking.models.ranking_model import build_ranking_model
+    from muse.ranking.training.train_config import TrainConfig
     from muse.search import EmbeddingTable
     from muse.training.checkpoint import save_checkpoint
-    from muse.training.train_config import TrainConfig
 
     dataset_dir, checkpoint, bundle_root = (
         workdir / "dataset",
@@ -188,11 +188,11 @@ def run_naive_server(
     import torch
 
     from muse.core.atomic_write import write_text_atomic
-    from muse.export.checkpoint_export import model_from_checkpoint
     from muse.ranking.batch import RankingBatch
-    from muse.training.batch_builder import item_lookup, profile_matrix
-    from serving.local_behavior_store import LocalBehaviorStore
-    from serving.local_behavior_store_config import LocalBehaviorStoreConfig
+    from muse.ranking.export.checkpoint_export import model_from_checkpoint
+    from muse.ranking.training.batch_builder import item_lookup, profile_matrix
+    from serving.local_behaviour_store import LocalBehaviourStore
+    from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
     from serving.proto_gen.muse.serving.v1 import ranking_pb2, ranking_pb2_grpc
 
     torch.set_num_threads(threads)
@@ -201,8 +201,8 @@ def run_naive_server(
     lookup = item_lookup(dataset)
     profiles = profile_matrix(dataset)
     user_rows = {int(user): row for row, user in enumerate(dataset.users()["user_id"].to_numpy())}
-    store = LocalBehaviorStore(
-        LocalBehaviorStoreConfig(dataset=dataset.root, directory=store_directory)
+    store = LocalBehaviourStore(
+        LocalBehaviourStoreConfig(dataset=dataset.root, directory=store_directory)
     )
     worker = concurrent.futures.ThreadPoolExecutor(1)  # one request at a time: no batching
 
@@ -480,7 +480,7 @@ def cost_breakdown(
 
     from muse.search.cosine_top_k import top_k_prepared
     from muse.search.prepared_history import prepare_from_table
-    from serving.local_behavior_store_config import LocalBehaviorStoreConfig
+    from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
     from serving.metrics import ServingMetrics
     from serving.ranking.engine import RankingEngine, ScoreJob
     from serving.ranking.request_features import concatenate_features
@@ -489,7 +489,7 @@ def cost_breakdown(
 
     config = ServingConfig(
         bundle_root=bundle_root,
-        store=LocalBehaviorStoreConfig(
+        store=LocalBehaviourStoreConfig(
             dataset=workdir / "dataset", directory=Path(tempfile.mkdtemp(dir=workdir)) / "store"
         ),
         metrics_port=-1,
@@ -680,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         run_naive_server(args.checkpoint, args.store_dir, args.ready_file, args.server_threads)
         return 0
 
-    from serving.local_behavior_store_config import LocalBehaviorStoreConfig
+    from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
     from serving.server_process import ServerProcess
     from serving.serving_config import ServingConfig
 
@@ -694,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         scratch = Path(tempfile.mkdtemp(prefix="ours-", dir=args.workdir))
         config = ServingConfig(
             bundle_root=bundle_root,
-            store=LocalBehaviorStoreConfig(
+            store=LocalBehaviourStoreConfig(
                 dataset=args.workdir / "dataset", directory=scratch / "store"
             ),
             port=0,

@@ -46,16 +46,16 @@ from muse.core.ids import FIRST_ID_INDEX
 from muse.ranking.batch import RankingBatch
 from muse.ranking.models import multimodal_search
 from muse.ranking.models.scoring_inputs import RankingOutput
+from muse.ranking.training.batch_builder import BatchBuilder
+from muse.ranking.training.loss import ranking_loss
+from muse.ranking.training.model_construction import prepare_model
+from muse.ranking.training.sample_table import SampleTable
+from muse.ranking.training.train_config import TrainConfig
 from muse.search.reference import reference_top_k
-from muse.training.batch_builder import BatchBuilder
 from muse.training.distributed import DistributedContext
-from muse.training.loss import ranking_loss
 from muse.training.optimizers import Optimizers, build_optimizers
 from muse.training.prefetch import Prefetcher
-from muse.training.prepared_model import prepare_model
-from muse.training.sample_table import SampleTable
 from muse.training.sampler import EpochSampler
-from muse.training.train_config import TrainConfig
 
 # What the step's speed rests on (fixed text of the report; the figures above it are measured).
 FAST_PATHS = (

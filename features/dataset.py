@@ -186,10 +186,6 @@ class Dataset:
             raise DataError(path, f"dataset has no {split!r} split")
         return pl.read_parquet(path)
 
-    def scan_samples(self, split: str) -> pl.LazyFrame:
-        """Lazy scan of a split's samples, for pipelines that stream."""
-        return pl.scan_parquet(self.root / "samples" / f"{split}.parquet")
-
     def history(self, user_index: int, history_end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(items, categories) of a user's visible history, oldest first (views into the mmap)."""
         start = int(self.sequence_offsets[user_index])

@@ -95,7 +95,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # Health Watch and reflection streams pass through untouched.
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+        # "/package.Service/Method": every hosted service's RPCs are counted apart.
+        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         behaviour = handler.unary_unary
         metrics = self._metrics
 
@@ -117,14 +118,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 if code == grpc.StatusCode.INTERNAL:
                     incident = uuid.uuid4().hex[:12]
                     logger.exception(
-                        "unexpected error", extra={"method": method, "incident": incident}
+                        "unexpected error",
+                        extra={"service": service, "method": method, "incident": incident},
                     )
                     message = f"{message} (incident {incident})"
                 await context.abort(code, message)
             finally:
                 variant = variant_label.get()
-                metrics.requests.labels(method, code.name, variant).inc()
-                metrics.latency.labels(method, variant).observe(time.perf_counter() - started)
+                metrics.requests.labels(service, method, code.name, variant).inc()
+                metrics.latency.labels(service, method, variant).observe(
+                    time.perf_counter() - started
+                )
 
         deserializer = handler.request_deserializer
         return grpc.unary_unary_rpc_method_handler(

@@ -1,4 +1,9 @@
-"""Prometheus metrics of one server, in their own registry (so tests can run several servers)."""
+"""Prometheus metrics of one server process, in their own registry (so tests can run several).
+
+The host's metrics (every RPC of every service by method, status and variant; latency; requests
+in flight) live here; each service registers its own metrics in the same registry, so one
+/metrics endpoint serves them all.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from prometheus_client import (
     start_http_server,
 )
 
-# The variant that served the current RPC; the servicer sets it, the interceptor reads it.
+# The experiment variant that served the current RPC; a servicer sets it, the interceptor reads
+# it ("none" for services and RPCs without experiments).
 variant_label: contextvars.ContextVar[str] = contextvars.ContextVar("variant_label", default="none")
 
 _LATENCY_BUCKETS = (
@@ -24,72 +30,27 @@ _LATENCY_BUCKETS = (
 
 
 class ServingMetrics:
-    """Request counts by status and variant, latencies, batching, work skipped, cache hit rate."""
+    """The process's registry, with request counts by status and variant, latencies, in flight."""
 
     def __init__(self) -> None:
         disable_created_metrics()  # the *_created series only add noise to every scrape
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "muse_requests",
-            "RPCs answered, by method, status code and experiment variant",
-            ["method", "status", "variant"],
+            "RPCs answered, by service, method, status code and experiment variant",
+            ["service", "method", "status", "variant"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "muse_request_latency_seconds",
-            "Server-side RPC latency, by method and variant",
-            ["method", "variant"],
+            "Server-side RPC latency, by service, method and variant",
+            ["service", "method", "variant"],
             buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.batch_requests = Histogram(
-            "muse_batch_requests",
-            "Score requests run together in one micro-batch",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
-            registry=self.registry,
-        )
-        self.requests_scored = Counter(
-            "muse_requests_scored",
-            "Score requests whose model work ran to the end",
-            registry=self.registry,
-        )
-        self.requests_skipped = Counter(
-            "muse_requests_skipped",
-            "Score requests dropped before their model work because the caller gave up",
-            ["reason"],
             registry=self.registry,
         )
         self.in_flight = Gauge(
             "muse_requests_in_flight", "Admitted requests not yet answered", registry=self.registry
         )
-        self.cache_hits = Counter(
-            "muse_history_cache_hits", "Per-user history cache hits", registry=self.registry
-        )
-        self.cache_misses = Counter(
-            "muse_history_cache_misses", "Per-user history cache misses", registry=self.registry
-        )
-        self.cache_hit_rate = Gauge(
-            "muse_history_cache_hit_rate",
-            "Hits / lookups of the per-user history cache since start",
-            registry=self.registry,
-        )
-        self.cache_hit_rate.set_function(self._hit_rate)
-        self.behaviors_appended = Counter(
-            "muse_behaviors_appended",
-            "Behaviours made durable by AppendBehaviors",
-            registry=self.registry,
-        )
-        self.models_loaded = Gauge(
-            "muse_model_loaded",
-            "1 for each loaded model bundle",
-            ["bundle", "version"],
-            registry=self.registry,
-        )
-
-    def _hit_rate(self) -> float:
-        hits = self.value("muse_history_cache_hits_total")
-        misses = self.value("muse_history_cache_misses_total")
-        return hits / (hits + misses) if hits + misses else 0.0
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Current value of one sample (for tests and the benchmark); 0 when absent."""

@@ -15,17 +15,16 @@ import onnxruntime
 from features.vocabulary import Vocabulary
 from muse.core.errors import DataError
 from muse.core.ids import OOV_INDEX
-from muse.export.bundle_format import (
+from muse.core.task_kind import TaskKind
+from muse.export.bundle_format import MANIFEST_FILE, ItemTableReference, read_manifest, sha256_of
+from muse.ranking.export.bundle_layout import (
     GRAPH_FILE,
     ITEM_FEATURES_FILE,
     USER_IDS_FILE,
     USER_PROFILES_FILE,
     VOCABULARY_DIRECTORY,
-    ItemTableReference,
-    ServingRecipe,
-    read_manifest,
-    sha256_of,
 )
+from muse.ranking.export.serving_recipe import ServingRecipe
 
 
 class ModelBundle:
@@ -38,7 +37,7 @@ class ModelBundle:
         self.manifest = manifest
         self.name: str = manifest["name"]
         self.version: str = manifest["version"]
-        self.recipe = ServingRecipe.from_dict(manifest["serving"])
+        self.recipe = ServingRecipe.from_dict(manifest["serving"], str(path / MANIFEST_FILE))
         self.item_table = ItemTableReference.from_dict(manifest["item_table"])
         self.session = session
         self.input_names = [node.name for node in session.get_inputs()]
@@ -54,7 +53,7 @@ class ModelBundle:
     ) -> ModelBundle:
         """Load and verify the bundle at ``path``; raises DataError naming a bad file."""
         path = Path(path)
-        manifest = read_manifest(path, verify=True)
+        manifest = read_manifest(path, TaskKind.RANKING, verify=True)
         table = ItemTableReference.from_dict(manifest["item_table"])
         if not Path(table.path).is_file():
             raise DataError(table.path, f"item embedding table of bundle {path} is missing")

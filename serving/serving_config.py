@@ -1,4 +1,4 @@
-"""Configuration of the ranking server (``configs/serving/*.toml``). Imports no torch."""
+"""Configuration of the gRPC server and its ranking service (``configs/serving/*.toml``). No torch."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.exposure_log_config import ExposureLogConfig
-from serving.local_behavior_store_config import LocalBehaviorStoreConfig
+from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """The ranking server: where it listens, what it serves, and its limits.
+    """The server (where it listens, its limits, its drain) and the ranking service it hosts.
 
     ``bundle_root`` holds one directory per model bundle (``muse export --out``). With an
     ``experiments`` config, every bundle it names is loaded and each user is routed to their
@@ -54,7 +54,7 @@ class ServingConfig:
     """
 
     bundle_root: Path
-    store: LocalBehaviorStoreConfig
+    store: LocalBehaviourStoreConfig
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_host: str = "127.0.0.1"

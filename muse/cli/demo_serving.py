@@ -3,19 +3,68 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from features.dataset import Dataset
-from muse.export.checkpoint_export import export_checkpoint
-from serving.experiments.assignment import Assigner
+from muse.ranking.export.checkpoint_export import export_checkpoint
+from serving.experiments.assignment import DEFAULT_VARIANT, Assigner
 from serving.experiments.experiment_config import load_experiments
-from serving.ranking.client import RankingClient
+from serving.ranking.client import RankingClient, ScoreResult
 from serving.server_process import ServerProcess
 
 CANDIDATES_PER_REQUEST = 5
+
+
+class VariantScore(NamedTuple):
+    """The (layer, experiment, variant) probed, the user found in it, and the server's answer."""
+
+    slot: tuple[str, str, str]
+    user_id: int
+    result: ScoreResult
+
+
+def users_per_variant(
+    experiments: str | Path, user_ids: Iterable[int]
+) -> dict[tuple[str, str, str], int]:
+    """First user of ``user_ids`` in each (layer, experiment, variant); "" experiment = layer default."""
+    config = load_experiments(experiments)
+    assigner = Assigner(config)
+    wanted = set()
+    for layer_name, layer in config.layers.items():
+        if layer.default is not None:
+            wanted.add((layer_name, "", DEFAULT_VARIANT))
+        for experiment_name, experiment in layer.experiments.items():
+            wanted.update((layer_name, experiment_name, variant) for variant in experiment.variants)
+    found: dict[tuple[str, str, str], int] = {}
+    for user_id in user_ids:
+        for assignment in assigner.assign(user_id):
+            slot = (assignment.layer, assignment.experiment or "", assignment.variant)
+            found.setdefault(slot, user_id)
+        if set(found) >= wanted:
+            break
+    return {slot: found[slot] for slot in sorted(found)}
+
+
+def score_each_variant(
+    address: str,
+    experiments: str | Path,
+    candidates_of: Callable[[int], Sequence[int]],
+    user_ids: Iterable[int] = range(1, 100_000),
+    timeout: float = 30.0,
+) -> list[VariantScore]:
+    """One Score call per variant of ``experiments`` against the server at ``address``.
+
+    ``candidates_of(user_id)``: the raw item ids to score for that user.
+    """
+    with RankingClient(address) as client:
+        return [
+            VariantScore(slot, user, client.score(user, candidates_of(user), timeout=timeout))
+            for slot, user in users_per_variant(experiments, user_ids).items()
+        ]
 
 
 def export_and_score_each_variant(
@@ -25,7 +74,7 @@ def export_and_score_each_variant(
     serving_config: Path,
     work_dir: Path,
 ) -> dict[str, Any]:
-    """Export every run, serve them, score one user per variant; returns what was scored."""
+    """Export every run, serve them, score one test user per variant; returns what was scored."""
     shutil.rmtree(work_dir, ignore_errors=True)
     bundle_root = work_dir / "bundles"
     for name, run_dir in runs.items():
@@ -33,13 +82,10 @@ def export_and_score_each_variant(
             run_dir / "checkpoints" / "best.pt", bundle_root / name, dataset=dataset_dir
         )
         print(f"exported {name} → {bundle}", flush=True)
-    experiments = load_experiments(experiment_config)
-    assigner = Assigner(experiments)
-    missing = sorted(set(assigner.bundles()) - set(runs))
+    missing = sorted(set(Assigner(load_experiments(experiment_config)).bundles()) - set(runs))
     if missing:
         raise SystemExit(f"{experiment_config}: names bundles the demo did not train: {missing}")
     dataset = Dataset(dataset_dir)
-    users = _one_user_per_variant(assigner, dataset)
     overrides = [
         f'bundle_root="{bundle_root}"',
         f'experiments="{experiment_config}"',
@@ -50,30 +96,35 @@ def export_and_score_each_variant(
         "metrics_port=0",
     ]
     server = ServerProcess(serving_config, overrides=overrides, log_path=work_dir / "server.log")
-    scored = []
     server.start()
     try:
         print(f"server ready at {server.address}", flush=True)
-        with RankingClient(server.address) as client:
-            for label, user_id in users.items():
-                candidates = _candidates_for(dataset, user_id)
-                result = client.score(user_id, candidates)
-                experiment, _, variant = label.partition("/")
-                scored.append(
-                    {
-                        "user_id": user_id,
-                        "experiment": experiment,
-                        "variant": variant,
-                        "model_version": result.model_version,
-                        "scores": result.scores,
-                        "assignments": result.assignments,
-                    }
-                )
-                print(
-                    f"user {user_id} [{label}] → {result.model_version}: {np.round(result.scores, 4).tolist()}"
-                )
+        probes = score_each_variant(
+            server.address,
+            experiment_config,
+            lambda user_id: _candidates_for(dataset, user_id),
+            _test_users(dataset),
+        )
     finally:
         exit_code = server.terminate()
+    scored = []
+    for probe in probes:
+        _, experiment, variant = probe.slot
+        result = probe.result
+        scored.append(
+            {
+                "user_id": probe.user_id,
+                "experiment": experiment or DEFAULT_VARIANT,
+                "variant": variant,
+                "model_version": result.model_version,
+                "scores": result.scores,
+                "assignments": result.assignments,
+            }
+        )
+        print(
+            f"user {probe.user_id} [{experiment or DEFAULT_VARIANT}/{variant}] → "
+            f"{result.model_version}: {np.round(result.scores, 4).tolist()}"
+        )
     return {
         "address": server.address,
         "bundles": len(runs),
@@ -82,33 +133,12 @@ def export_and_score_each_variant(
     }
 
 
-def _one_user_per_variant(assigner: Assigner, dataset: Dataset) -> dict[str, int]:
-    """The first test user (by raw id order in the test samples) landing in each variant."""
+def _test_users(dataset: Dataset) -> list[int]:
+    """Raw ids of the users with test samples, in the order of their first test sample."""
     test_users = dataset.users()["user_id"].to_numpy()[
         dataset.samples("test")["user_index"].to_numpy()
     ]
-    wanted: dict[str, int] = {}
-    labels_seen = set()
-    for user_id in dict.fromkeys(test_users.tolist()):
-        for assignment in assigner.assign(int(user_id)):
-            label = (
-                f"{assignment.experiment}/{assignment.variant}"
-                if assignment.enrolled
-                else "default/default"
-            )
-            if label not in labels_seen:
-                labels_seen.add(label)
-                wanted[label] = int(user_id)
-        if len(labels_seen) >= _variant_count(assigner) + 1:
-            break
-    return wanted
-
-
-def _variant_count(assigner: Assigner) -> int:
-    config = assigner.config
-    return sum(
-        len(e.variants) for layer in config.layers.values() for e in layer.experiments.values()
-    )
+    return [int(user_id) for user_id in dict.fromkeys(test_users.tolist())]
 
 
 def _candidates_for(dataset: Dataset, user_id: int) -> list[int]:

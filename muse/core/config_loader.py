@@ -23,14 +23,19 @@ T = TypeVar("T")
 
 def load_config(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
     """Load ``path`` (TOML) into dataclass ``cls``, applying ``key=value`` overrides."""
+    raw = apply_overrides(read_toml(path), overrides or [], source=str(path))
+    return config_from_dict(cls, raw, str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML of ``path``, unchecked (for a caller that picks the config class from it)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    return config_from_dict(cls, apply_overrides(raw, overrides or [], source=str(path)), str(path))
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:

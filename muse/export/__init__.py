@@ -1,7 +1,6 @@
-"""Model bundles: what ``muse export`` writes and the scoring server loads.
+"""Model bundles, generically: what ``muse export`` writes and the server loads.
 
-Import the parts directly: :mod:`muse.export.bundle_format` (the on-disk format, no torch, read by
-the server) and :mod:`muse.export.bundle_writer` (builds a bundle from a model; imports torch).
-This package module itself imports nothing, so the server can read bundles without pulling in
-model or training code.
+:mod:`muse.export.bundle_format` holds the on-disk format every task shares (manifest, format
+version, task, checksums; no torch). Each task writes its own files: ranking's writer lives in
+:mod:`muse.ranking.export`. This package module itself imports nothing.
 """

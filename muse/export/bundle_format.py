@@ -1,19 +1,15 @@
-"""The model bundle format (version 1), shared by the writer (``muse export``) and the server.
+"""The model bundle format (version 2), shared by each task's writer (``muse export``) and the server.
 
 ```
 <bundle>/
-  manifest.json          format version, name, version, creation time, feature schema version,
-                         model config, serving recipe, item-table reference, sha256 of every file
-  score.onnx             ESU + tower (dynamic batch B, top-K K and recent N axes)
-  score.onnx.data        its weights
-  vocab/*.parquet        the dataset's vocabularies (raw id → index)
-  item_features.npy      (V_item, 1 + A) int32: category index, then attribute indices, per item index
-  user_ids.npy           (U,) int64 sorted raw user ids with a profile
-  user_profiles.npy      (U, P) int32 profile feature indices of those users
+  manifest.json          format version, task, name, version, creation time, the task's own
+                         entries, and the sha256 of every other file in the bundle
+  ...                    the task's files (ranking: muse.ranking.export.bundle_layout)
 ```
 
-The item multimodal embedding table is large and shared by every bundle of a dataset, so the
-bundle references it (path, shape, dtype, scale, sha256) instead of copying it. Imports no torch.
+A reader names the task it expects; a bundle of another task (or of none) is refused. A bundle
+may reference the large item multimodal embedding table, shared by every bundle of a dataset,
+instead of copying it (path, shape, dtype, scale, sha256). Imports no torch.
 """
 
 from __future__ import annotations
@@ -25,56 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from muse.core.errors import DataError
+from muse.core.task_kind import TaskKind
 
-BUNDLE_FORMAT_VERSION = 1
+# 2: the manifest names its task.
+BUNDLE_FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
-GRAPH_FILE = "score.onnx"
-VOCABULARY_DIRECTORY = "vocab"
-ITEM_FEATURES_FILE = "item_features.npy"
-USER_IDS_FILE = "user_ids.npy"
-USER_PROFILES_FILE = "user_profiles.npy"
-
-# First stages the server can run itself; the others need learned weights in the first stage.
-SERVABLE_SEARCH_KINDS = ("none", "multimodal_cosine", "same_category")
-
-
-@dataclass(frozen=True)
-class ServingRecipe:
-    """What the server must compute before the ONNX graph, derived from the model config.
-
-    search: the first stage, one of SERVABLE_SEARCH_KINDS. top_k: K. recent_length: N (0 = the
-    whole history). uses_multimodal: whether target MM embeddings are read at all.
-    recent_cosines / selected_cosines: whether those cosines are computed (else zeros).
-    item_attributes / profile_features: column order of target_attributes / user_profile.
-    """
-
-    search: str
-    top_k: int
-    recent_length: int
-    uses_multimodal: bool
-    recent_cosines: bool
-    selected_cosines: bool
-    item_attributes: tuple[str, ...]
-    profile_features: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["item_attributes"] = list(self.item_attributes)
-        data["profile_features"] = list(self.profile_features)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ServingRecipe:
-        return cls(
-            search=str(data["search"]),
-            top_k=int(data["top_k"]),
-            recent_length=int(data["recent_length"]),
-            uses_multimodal=bool(data["uses_multimodal"]),
-            recent_cosines=bool(data["recent_cosines"]),
-            selected_cosines=bool(data["selected_cosines"]),
-            item_attributes=tuple(data["item_attributes"]),
-            profile_features=tuple(data["profile_features"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -127,10 +78,17 @@ def file_checksums(directory: Path) -> dict[str, str]:
     return {name: sha256_of(directory / name) for name in bundle_files(directory)}
 
 
-def read_manifest(bundle: str | Path, verify: bool = True) -> dict[str, Any]:
-    """The manifest of ``bundle``; with ``verify``, every listed file must exist with its sha256.
+def manifest_header(task: TaskKind) -> dict[str, Any]:
+    """The entries every manifest opens with: the format version and the task."""
+    return {"bundle_format_version": BUNDLE_FORMAT_VERSION, "task": task.value}
 
-    Raises DataError naming the file that is missing, unlisted or corrupt.
+
+def read_manifest(bundle: str | Path, task: TaskKind, verify: bool = True) -> dict[str, Any]:
+    """The manifest of ``bundle``, a bundle of ``task``; with ``verify``, every listed file must
+    exist with its sha256.
+
+    Raises DataError naming the manifest when its version or task is not the expected one, or
+    the file that is missing, unlisted or corrupt.
     """
     bundle = Path(bundle)
     path = bundle / MANIFEST_FILE
@@ -141,6 +99,12 @@ def read_manifest(bundle: str | Path, verify: bool = True) -> dict[str, Any]:
         raise DataError(
             path,
             f"bundle_format_version {manifest.get('bundle_format_version')} is not {BUNDLE_FORMAT_VERSION}",
+        )
+    if "task" not in manifest:
+        raise DataError(path, f"the manifest names no task; expected a {task.value!r} bundle")
+    if manifest["task"] != task.value:
+        raise DataError(
+            path, f"a bundle of task {manifest['task']!r}, expected a {task.value!r} bundle"
         )
     if verify:
         listed: dict[str, str] = manifest["files"]

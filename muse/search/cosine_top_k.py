@@ -6,7 +6,7 @@ on cached histories, see :mod:`muse.search.history_cache`).
 
 Paths on the native CPU backend:
 - few candidates (C ≤ ``EXACT_PATH_MAX_CANDIDATES``): every row is scored exactly in fp32 straight
-  from the table (or the given rows) with a fused running top-K; memory-bound, no packing.
+  from the table with a fused running top-K; memory-bound, no packing.
 - more candidates: the history is packed to int8, candidates are quantised to 7 bits, and a fused
   kernel looks only at rows whose bounded approximate score can reach the running K-th best
   exact score; those are scored exactly in fp32 on the spot and kept in a size-K heap.
@@ -23,11 +23,7 @@ from muse.core.ids import FIRST_ID_INDEX
 from muse.search import native_library as native
 from muse.search.device import SearchBackend, search_threads, select_backend
 from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask
-from muse.search.prepared_history import (
-    PreparedHistory,
-    prepare_from_embeddings,
-    prepare_from_table,
-)
+from muse.search.prepared_history import PreparedHistory, prepare_from_table
 from muse.search.search_result import EXCLUDED_SCORE, SearchResult
 
 # Up to this many candidates per history, scoring every row exactly beats packing it.
@@ -112,69 +108,6 @@ def top_k(
         return _to_device(SearchResult(positions, cosines, mask), device)
     parts = [
         _native_search_prepared(prepare_from_table(table, items[b], backend), candidates[b], k)
-        for b in range(batch)
-    ]
-    return _to_device(_stack(parts, (batch, num_candidates, k)), device)
-
-
-@torch.no_grad()
-def top_k_gathered(
-    history_embeddings: torch.Tensor,
-    searchable: torch.Tensor,
-    candidates: torch.Tensor,
-    k: int,
-    backend: SearchBackend | None = None,
-) -> SearchResult:
-    """Exact top-K cosine over gathered histories.
-
-    history_embeddings: (B, L, D) float (normalised here).
-    searchable: (B, L) bool, True where a behaviour may be returned.
-    candidates: (B, C, D) float (normalised here).
-    Returns SearchResult with (B, C, K) tensors on the candidates' device.
-    """
-    _check_k(k)
-    if history_embeddings.dim() != 3 or searchable.shape != history_embeddings.shape[:2]:
-        raise ValueError(
-            f"expected history (B, L, D) and searchable (B, L), got "
-            f"{tuple(history_embeddings.shape)} and {tuple(searchable.shape)}"
-        )
-    _check_batch_shapes(history_embeddings.shape[:2], candidates.shape, history_embeddings.shape[2])
-    device = candidates.device
-    backend = backend or select_backend(device)
-    queries = normalize_rows(candidates.detach().float())
-    if backend is SearchBackend.TORCH:
-        history = normalize_rows(history_embeddings.detach().to(device, torch.float32))
-        return _torch_search(history, searchable.to(device, torch.bool), queries, k)
-    queries = queries.cpu().contiguous()
-    batch, length, dim = history_embeddings.shape
-    num_candidates = queries.shape[1]
-    if num_candidates <= EXACT_PATH_MAX_CANDIDATES:
-        rows = normalize_rows(history_embeddings.detach().to("cpu", torch.float32)).contiguous()
-        mask_in = searchable.detach().to("cpu", torch.bool).contiguous()
-        positions, cosines, mask = _empty_outputs((batch, num_candidates, k))
-        native.load_native_library().gsu_search_exact(  # type: ignore[union-attr]
-            native.EXACT_ROWS_FLOAT32,
-            rows.data_ptr(),
-            0,
-            None,
-            mask_in.data_ptr(),
-            FIRST_ID_INDEX,
-            batch,
-            length,
-            dim,
-            queries.data_ptr(),
-            num_candidates,
-            k,
-            search_threads(),
-            positions.data_ptr(),
-            cosines.data_ptr(),
-            mask.data_ptr(),
-        )
-        return _to_device(SearchResult(positions, cosines, mask), device)
-    parts = [
-        _native_search_prepared(
-            prepare_from_embeddings(history_embeddings[b], searchable[b], backend), candidates[b], k
-        )
         for b in range(batch)
     ]
     return _to_device(_stack(parts, (batch, num_candidates, k)), device)

@@ -17,13 +17,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import torch
-
-from muse.search.cosine_top_k import top_k_prepared
-from muse.search.device import SearchBackend
-from muse.search.embedding_table import EmbeddingTable
-from muse.search.prepared_history import PreparedHistory, prepare_from_table
-from muse.search.search_result import SearchResult
+from muse.search.prepared_history import PreparedHistory
 
 
 @dataclass(frozen=True)
@@ -154,29 +148,3 @@ class HistoryCache:
         self._entries[user_key] = _Entry(version, history)
         self._bytes += size
 
-
-def search_user(
-    cache: HistoryCache,
-    user_key: Hashable,
-    version: Hashable,
-    history_items: torch.Tensor,
-    table: EmbeddingTable,
-    candidates: torch.Tensor,
-    k: int,
-    backend: SearchBackend | None = None,
-    device: torch.device | str | None = None,
-) -> SearchResult:
-    """Exact top-K cosine for one user's request, through the cache.
-
-    history_items: (L,) int64 item indices of the user's history at ``version`` (read only on a
-        miss; 0 padding and 1 OOV are never returned).
-    candidates: (C, D) float candidate embeddings.
-    device: where a missed history is prepared (CUDA: the torch backend on the GPU); default CPU.
-    Returns SearchResult with (1, C, K) tensors; positions index ``history_items``.
-    """
-    history, _ = cache.get_or_prepare(
-        user_key,
-        version,
-        lambda: prepare_from_table(table, history_items, backend=backend, device=device),
-    )
-    return top_k_prepared(history, candidates, k)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from muse.training.train_config import Device
+from muse.training.training_config import Device
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,6 @@ class DistributedContext:
         gathered: list[Any] = [None] * self.world_size
         dist.all_gather_object(gathered, array)
         return [np.asarray(part) for part in gathered]
-
-    def broadcast(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank."""
-        if not self.is_distributed:
-            return value
-        holder = [value]
-        dist.broadcast_object_list(holder, src=0)
-        return holder[0]
 
     def close(self) -> None:
         """Leave the process group if this context created it."""

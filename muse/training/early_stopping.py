@@ -1,4 +1,4 @@
-"""Early stopping on a validation metric that should increase (AUC or GAUC)."""
+"""Early stopping on a validation score that should increase (e.g. ranking's AUC or GAUC)."""
 
 from __future__ import annotations
 

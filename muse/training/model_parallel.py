@@ -1,4 +1,4 @@
-"""Wrap a ranking model in torchrec DistributedModelParallel for multi-process training.
+"""Wrap a model with ID tables in torchrec DistributedModelParallel for multi-process training.
 
 The ID tables (every torchrec EmbeddingCollection / EmbeddingBagCollection in the model) are
 sharded row-wise or table-wise — data-parallel EmbeddingCollection tables fail on CPU — and their

@@ -1,4 +1,4 @@
-"""The two optimisers of a ranking model: AdamW on dense layers, row-wise Adagrad on ID tables.
+"""Optimisers of a model with ID tables: AdamW on dense layers, row-wise Adagrad on ID tables.
 
 Optimisers live here, never in models. Under DistributedModelParallel the row-wise Adagrad is
 fused into the sharded lookup (see model_parallel), so only the dense optimiser is stepped here;
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from muse.training.sparse_rowwise_adagrad import SparseRowWiseAdagrad
-from muse.training.train_config import TrainingConfig
+from muse.training.training_config import TrainingConfig
 
 
 class Optimizers(NamedTuple):

@@ -1,24 +1,16 @@
-"""Build the ranking model for a dataset and place it for this process (plain or sharded)."""
+"""Place a task's unsharded model for this process: plain on one process, sharded under torchrun."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from features.dataset import Dataset
-from muse.ranking.models.feature_spec import FeatureSpec
-from muse.ranking.models.ranking_config import RankingModelConfig
-from muse.ranking.models.ranking_model import build_ranking_model
-from muse.search import EmbeddingTable
 from muse.training.distributed import DistributedContext
 from muse.training.model_parallel import embedding_parameter_names, shard_model
 from muse.training.sharded_state import fill_local, gather_full
 from muse.training.sparse_rowwise_adagrad import use_sparse_gradients
-
-ModelFactory = Callable[[RankingModelConfig, FeatureSpec, EmbeddingTable], nn.Module]
 
 
 class PreparedModel(NamedTuple):
@@ -34,18 +26,10 @@ class PreparedModel(NamedTuple):
         return self.fused_optimizer is not None
 
 
-def prepare_model(
-    config: RankingModelConfig,
-    dataset: Dataset,
-    context: DistributedContext,
-    sparse_learning_rate: float,
-    sparse_eps: float,
-    model_factory: ModelFactory = build_ranking_model,
+def place_model(
+    model: nn.Module, context: DistributedContext, sparse_learning_rate: float, sparse_eps: float
 ) -> PreparedModel:
-    """The model sized by ``dataset``; sharded over the ranks when the job is distributed."""
-    model = model_factory(
-        config, FeatureSpec.from_dataset(dataset), EmbeddingTable.from_dataset(dataset)
-    )
+    """``model`` on this process's device; sharded over the ranks when the job is distributed."""
     sparse_names = embedding_parameter_names(model)
     if context.is_distributed:
         sharded = shard_model(model, context, sparse_learning_rate, sparse_eps)

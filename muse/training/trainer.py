@@ -1,9 +1,11 @@
-"""The ranking training job: epochs with early stopping, atomic checkpoints, exact evaluation.
+"""The generic training loop: epochs with early stopping, atomic checkpoints, resume, reporting.
 
-``train(config)`` runs on one process or, under torchrun, on every rank with the ID tables sharded
-by DistributedModelParallel. It resumes from ``checkpoints/last.pt`` when asked, replaying the
-same batches an uninterrupted run would have seen, and ends by scoring the whole test set with
-the best validation weights (``metrics.json`` beside the resolved ``config.toml``).
+``train_task(task, settings, run_dir)`` runs on one process or, under torchrun, on every rank
+with the ID tables sharded by DistributedModelParallel. It resumes from ``checkpoints/last.pt``
+when asked, replaying the same batches an uninterrupted run would have seen, and ends by asking
+the task for its test report with the best validation weights loaded (``metrics.json`` beside
+the resolved ``config.toml``). What is trained comes from a
+:class:`~muse.training.training_task.TrainingTask`.
 """
 
 from __future__ import annotations
@@ -14,53 +16,48 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from features.dataset import Dataset
 from muse.core.atomic_write import write_text_atomic
-from muse.core.config_loader import config_to_dict, dump_toml
+from muse.core.config_loader import dump_toml
 from muse.core.errors import ConfigError
-from muse.training.batch_builder import BatchBuilder
 from muse.training.checkpoint import load_checkpoint, save_checkpoint
 from muse.training.distributed import DistributedContext
 from muse.training.early_stopping import EarlyStopping
-from muse.training.evaluation import Metrics, compute_metrics, evaluate_samples, to_device
-from muse.training.loss import ranking_loss
 from muse.training.optimizers import Optimizers, build_optimizers
 from muse.training.prefetch import Prefetcher
 from muse.training.prepared_model import (
-    ModelFactory,
     PreparedModel,
     full_model_state,
     load_model_state,
-    prepare_model,
+    place_model,
 )
 from muse.training.run_directory import RunDirectory
-from muse.training.sample_table import SampleTable
 from muse.training.sampler import EpochSampler
 from muse.training.sharded_state import fill_local, gather_full
-from muse.training.train_config import EarlyStoppingMetric, TrainConfig
-from muse.training.validation_split import split_validation
+from muse.training.training_config import TrainingConfig
+from muse.training.training_task import Batch, Report, TrainingTask
 
 logger = logging.getLogger(__name__)
 
 
-class TrainResult(NamedTuple):
+@dataclass(frozen=True)
+class TrainingOutcome(Generic[Report]):
     """What a finished run returns (on every rank).
 
-    test: metrics of the best-validation weights on the whole test set. validation: the best
-    validation metrics. epochs: epochs trained (early stopping included). samples_per_second:
-    training throughput over all ranks. model: the trained module, best weights loaded.
+    test: the task's report on the best-validation weights. validation: the best validation
+    logs (None when no validation ever improved). epochs: epochs trained (early stopping
+    included). samples_per_second: training throughput over all ranks. model: the trained
+    module (sharded under torchrun), best weights loaded.
     """
 
     run_dir: Path
-    test: Metrics
-    validation: Metrics
-    oracle: Metrics | None
+    test: Report
+    validation: dict[str, float] | None
     epochs: int
     best_epoch: int
     steps: int
@@ -84,27 +81,21 @@ class Progress:
     validations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def train(
-    config: TrainConfig,
-    run_dir: str | Path | None = None,
+def train_task(
+    task: TrainingTask[Batch, Report],
+    settings: TrainingConfig,
+    run_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
-    model_factory: ModelFactory | None = None,
-) -> TrainResult:
-    """Train ``config``'s model on its dataset; see the module docstring.
+) -> TrainingOutcome[Report]:
+    """Train ``task`` with ``settings`` into ``run_dir``; see the module docstring.
 
-    run_dir defaults to ``config.run_directory`` (``training.output_dir`` or runs/<model>). Without ``resume`` the run directory must
-    not already hold a checkpoint; with it, training continues from ``checkpoints/last.pt``.
+    Without ``resume`` the run directory must not already hold a checkpoint; with it, training
+    continues from ``checkpoints/last.pt``.
     """
-    context = DistributedContext.from_environment(config.training.device)
+    context = DistributedContext.from_environment(settings.device)
     try:
-        job = _TrainingJob(
-            config,
-            RunDirectory(run_dir or config.run_directory),
-            context,
-            progress,
-            model_factory,
-        )
+        job = _TrainingJob(task, settings, RunDirectory(run_dir), context, progress)
         try:
             return job.run(resume)
         finally:
@@ -113,44 +104,26 @@ def train(
         context.close()
 
 
-class _TrainingJob:
+class _TrainingJob(Generic[Batch, Report]):
     def __init__(
         self,
-        config: TrainConfig,
+        task: TrainingTask[Batch, Report],
+        settings: TrainingConfig,
         run: RunDirectory,
         context: DistributedContext,
         progress: bool,
-        model_factory: ModelFactory | None,
     ) -> None:
-        settings = config.training
-        self.config = config
+        self.task = task
         self.settings = settings
         self.run_directory = run
         self.show_progress = progress
         self.context = context
+        self.run_config = task.run_config()
         if settings.threads:
             torch.set_num_threads(settings.threads)
         torch.manual_seed(settings.seed)
-        self.dataset = Dataset(config.data.dataset)
-        self.builder = BatchBuilder(self.dataset, config.data.max_history_length)
-        train_samples = SampleTable.load(self.dataset, "train")
-        split = split_validation(
-            train_samples,
-            config.data.validation_split,
-            config.data.validation_fraction,
-            settings.seed,
-        )
-        self.fit_samples = train_samples.subset(split.fit)
-        self.validation_samples = train_samples.subset(split.validation)
-        self.test_samples = SampleTable.load(self.dataset, "test")
-        extra = {} if model_factory is None else {"model_factory": model_factory}
-        self.prepared: PreparedModel = prepare_model(
-            config.model,
-            self.dataset,
-            self.context,
-            settings.sparse_learning_rate,
-            settings.sparse_eps,
-            **extra,
+        self.prepared: PreparedModel = place_model(
+            task.build_model(), context, settings.sparse_learning_rate, settings.sparse_eps
         )
         self.optimizers: Optimizers = build_optimizers(
             self.prepared.module,
@@ -159,7 +132,7 @@ class _TrainingJob:
             self.prepared.fused_optimizer,
         )
         self.sampler = EpochSampler(
-            len(self.fit_samples),
+            task.num_train_rows(),
             settings.batch_size,
             settings.seed,
             self.context.rank,
@@ -172,7 +145,7 @@ class _TrainingJob:
 
     # ---- run ---------------------------------------------------------------------------------
 
-    def run(self, resume: bool) -> TrainResult:
+    def run(self, resume: bool) -> TrainingOutcome[Report]:
         run = self.run_directory
         if resume:
             self._restore(load_checkpoint(run.last_checkpoint))
@@ -181,7 +154,7 @@ class _TrainingJob:
                 f"{run.root} already holds a run; pass --resume or choose another --out"
             )
         if self.context.is_main:
-            write_text_atomic(run.config, dump_toml(config_to_dict(self.config)))
+            write_text_atomic(run.config, dump_toml(self.run_config))
             for stale in run.checkpoints.glob(".*.tmp-*"):  # left by a process killed mid-write
                 stale.unlink(missing_ok=True)
             from torch.utils.tensorboard import SummaryWriter
@@ -200,15 +173,11 @@ class _TrainingJob:
         return self._finish()
 
     def _train_epoch(self) -> None:
-        settings, state, context = self.settings, self.state, self.context
+        settings, state, context, task = self.settings, self.state, self.context, self.task
         model = self.prepared.module
         model.train()
         batches = self.sampler.batches(state.epoch, state.batch)
-        prefetcher = Prefetcher(
-            batches,
-            lambda rows: self.builder.build(self.fit_samples, rows),
-            settings.prefetch_batches,
-        )
+        prefetcher = Prefetcher(batches, task.train_batch, settings.prefetch_batches)
         bar = tqdm(
             total=self.sampler.shard_size,
             initial=min(state.batch * settings.batch_size, self.sampler.shard_size),
@@ -220,11 +189,9 @@ class _TrainingJob:
         )
         started = time.perf_counter()
         try:
-            for batch in prefetcher:
-                output = model(to_device(batch, context.device))
-                loss = ranking_loss(
-                    output, batch.label.to(context.device), settings.auxiliary_loss_weight
-                )
+            # The prefetcher yields the batches of ``batches`` in order.
+            for rows, batch in zip(batches, prefetcher, strict=True):
+                loss = task.loss(model, batch, context.device)
                 self.optimizers.zero_grad()
                 loss.backward()
                 self.optimizers.step()
@@ -233,7 +200,7 @@ class _TrainingJob:
                     raise FloatingPointError(
                         f"training loss became {loss_value} at step {state.step + 1}"
                     )
-                size = len(batch.label)
+                size = rows.size
                 state.step += 1
                 state.batch += 1
                 state.samples += size * context.world_size
@@ -263,56 +230,43 @@ class _TrainingJob:
         state.epoch_loss_sum, state.epoch_loss_count = 0.0, 0
 
     def _validate(self) -> None:
-        settings, state = self.settings, self.state
-        metrics = evaluate_samples(
-            self.prepared.module,
-            self.builder,
-            self.validation_samples,
-            self.context,
-            settings.evaluation_batch_size,
-            settings.prefetch_batches,
-            self.show_progress,
-            description="validate",
-        )
-        value = (
-            metrics.gauc
-            if settings.early_stopping_metric is EarlyStoppingMetric.GAUC
-            else metrics.auc
-        )
-        improved = self.early_stopping.update(value, state.step, state.epoch)
+        state = self.state
+        evaluation = self.task.validate(self.prepared.module, self.context, self.show_progress)
+        improved = self.early_stopping.update(evaluation.score, state.step, state.epoch)
         state.validations.append(
             {
                 "epoch": state.epoch,
                 "step": state.step,
                 "train_loss": self.epoch_train_loss,
-                **metrics.as_dict(),
+                **evaluation.logs,
             }
         )
         if self.writer is not None:
-            for name in ("auc", "gauc", "logloss"):
-                self.writer.add_scalar(f"validation/{name}", getattr(metrics, name), state.step)
+            for name, value in evaluation.logs.items():
+                self.writer.add_scalar(f"validation/{name}", value, state.step)
             self.writer.flush()
         if self.context.is_main:
-            tqdm.write(
-                f"epoch {state.epoch}: validation AUC {metrics.auc:.4f} GAUC {metrics.gauc:.4f} "
-                f"logloss {metrics.logloss:.4f}{' (best)' if improved else ''}"
+            figures = " ".join(
+                f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
+                for name, value in evaluation.logs.items()
             )
+            tqdm.write(f"epoch {state.epoch}: validation {figures}{' (best)' if improved else ''}")
         if improved:
             model_state = full_model_state(self.prepared, self.context)
             if self.context.is_main:
                 save_checkpoint(
                     self.run_directory.best_checkpoint,
                     {
-                        "config": config_to_dict(self.config),
+                        "config": self.run_config,
                         "model": model_state,
                         "epoch": state.epoch,
                         "step": state.step,
-                        "validation": metrics.as_dict(),
+                        "validation": evaluation.logs,
                     },
                 )
             self.context.barrier()
 
-    def _finish(self) -> TrainResult:
+    def _finish(self) -> TrainingOutcome[Report]:
         state, context = self.state, self.context
         best = (
             load_checkpoint(self.run_directory.best_checkpoint)
@@ -321,37 +275,14 @@ class _TrainingJob:
         )
         if best is not None:
             load_model_state(self.prepared, best["model"])
-        test = evaluate_samples(
-            self.prepared.module,
-            self.builder,
-            self.test_samples,
-            context,
-            self.settings.evaluation_batch_size,
-            self.settings.prefetch_batches,
-            self.show_progress,
-            description="test",
-        )
-        click_probability = self.dataset.click_probability()
-        oracle = (
-            compute_metrics(self.test_samples, click_probability)
-            if click_probability is not None
-            else None
-        )
-        validation = (
-            Metrics(**best["validation"])
-            if best is not None
-            else Metrics(math.nan, math.nan, math.nan, 0)
-        )
+        test = self.task.test(self.prepared.module, context, self.show_progress)
+        validation = best["validation"] if best is not None else None
         samples_per_second = state.samples / max(state.train_seconds, 1e-9)
         best_epoch = int(best["epoch"]) if best is not None else -1
         if context.is_main:
             report = {
-                "model": self.config.model.name,
-                "dataset": str(self.config.data.dataset),
-                "split": "test",
                 **test.as_dict(),
-                "oracle": oracle.as_dict() if oracle is not None else None,
-                "validation": validation.as_dict(),
+                "validation": validation,
                 "validation_history": state.validations,
                 "epochs": state.epochs_completed,
                 "best_epoch": best_epoch,
@@ -362,14 +293,13 @@ class _TrainingJob:
             }
             write_text_atomic(self.run_directory.metrics, json.dumps(report, indent=2) + "\n")
             if self.writer is not None:
-                for name in ("auc", "gauc", "logloss"):
-                    self.writer.add_scalar(f"test/{name}", getattr(test, name), state.step)
+                for name, value in test.scalars().items():
+                    self.writer.add_scalar(f"test/{name}", value, state.step)
         context.barrier()
-        return TrainResult(
+        return TrainingOutcome(
             run_dir=self.run_directory.root,
             test=test,
             validation=validation,
-            oracle=oracle,
             epochs=state.epochs_completed,
             best_epoch=best_epoch,
             steps=state.step,
@@ -389,7 +319,7 @@ class _TrainingJob:
             sparse_state = optimizers.sparse.state_dict() if optimizers.sparse is not None else None
         if context.is_main:
             payload = {
-                "config": config_to_dict(self.config),
+                "config": self.run_config,
                 "world_size": context.world_size,
                 "model": model_state,
                 "dense_optimizer": optimizers.dense.state_dict(),
@@ -405,7 +335,7 @@ class _TrainingJob:
         context.barrier()
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        saved, wanted = checkpoint["config"], config_to_dict(self.config)
+        saved, wanted = checkpoint["config"], self.run_config
         # Where the run lives may be spelled differently (--out or the default); what it does may not.
         differing = [key for key in _differing_keys(saved, wanted) if key != "training.output_dir"]
         if differing:

@@ -1,4 +1,4 @@
-"""A small blocking client of the ranking server, for scripts, the CLI, the demo and tests."""
+"""A small blocking client of the ranking service, for scripts, the CLI, the demo and tests."""
 
 from __future__ import annotations
 
@@ -51,15 +51,15 @@ class RankingClient:
     def append(
         self,
         user_id: int,
-        behaviors: Iterable[tuple[int, int] | tuple[int, int, int]],
+        behaviours: Iterable[tuple[int, int] | tuple[int, int, int]],
         timeout: float | None = 10.0,
     ) -> tuple[int, int]:
         """Append (item_id, timestamp[, category_id]) events; returns (accepted, history_version)."""
         events = []
-        for behavior in behaviors:
-            event = ranking_pb2.Behavior(item_id=behavior[0], timestamp=behavior[1])
-            if len(behavior) > 2:
-                event.category_id = behavior[2]
+        for behaviour in behaviours:
+            event = ranking_pb2.Behavior(item_id=behaviour[0], timestamp=behaviour[1])
+            if len(behaviour) > 2:
+                event.category_id = behaviour[2]
             events.append(event)
         response = self._ranking.AppendBehaviors(
             ranking_pb2.AppendBehaviorsRequest(user_id=user_id, behaviors=events), timeout=timeout

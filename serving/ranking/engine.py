@@ -25,22 +25,24 @@ import torch
 
 from muse.core.errors import DataError
 from muse.export.bundle_format import sha256_of
+from muse.ranking.models.behaviour_selection import BehaviourSelection
+from muse.ranking.models.ranking_config import SearchKind
 from muse.search import EmbeddingTable
-from muse.search.cosine_top_k import top_k_prepared
 from muse.search.history_cache import HistoryCache, HistoryCacheConfig
 from muse.search.prepared_history import PreparedHistory, prepare_from_table
-from serving.behavior_store import BehaviorEvent, BehaviorStore
-from serving.behavior_store import UserHistory as StoredHistory
+from serving.behaviour_store import BehaviourEvent, BehaviourStore
+from serving.behaviour_store import UserHistory as StoredHistory
 from serving.errors import DeadlineExpired, ModelNotFound, NotReady, VariantUnavailable
 from serving.experiments.assignment import Assigner
 from serving.experiments.assignment import Assignment as ExperimentAssignment
 from serving.experiments.experiment_config import VariantOverrides
 from serving.experiments.validation import load_validated
 from serving.exposure_log import ExposureLog
-from serving.local_behavior_store import LocalBehaviorStore
+from serving.local_behaviour_store import LocalBehaviourStore
 from serving.metrics import ServingMetrics
 from serving.micro_batcher import MicroBatcher, PendingJob
 from serving.model_bundle import ModelBundle
+from serving.ranking.metrics import RankingMetrics
 from serving.ranking.request_features import (
     Candidates,
     UserHistory,
@@ -77,13 +79,16 @@ class RankingEngine:
     """Scores requests and appends behaviours; knows nothing about gRPC."""
 
     def __init__(self, config: ServingConfig, metrics: ServingMetrics) -> None:
+        """``metrics``: the server's; the engine registers its own metrics in its registry."""
         self.config = config
-        self.metrics = metrics
+        self.metrics = RankingMetrics(metrics.registry)
         self.ready = False
         self.bundles: dict[str, ModelBundle] = {}
         self._tables: dict[str, EmbeddingTable] = {}
+        # Each bundle's first stage: the model's own selection module, built from its recipe.
+        self._selections: dict[str, BehaviourSelection] = {}
         self._assigner: Assigner | None = None
-        self._store: BehaviorStore | None = None
+        self._store: BehaviourStore | None = None
         self._exposures: ExposureLog | None = None
         self._cache = HistoryCache(HistoryCacheConfig(max_bytes=config.history_cache_bytes))
         self._scoring_threads = ThreadPoolExecutor(
@@ -95,8 +100,8 @@ class RankingEngine:
             self._scoring_threads,
             max_batch_weight=config.batching.max_batch_candidates,
             workers=config.batching.workers,
-            on_skip=lambda reason: metrics.requests_skipped.labels(reason).inc(),
-            on_batch=metrics.batch_requests.observe,
+            on_skip=lambda reason: self.metrics.requests_skipped.labels(reason).inc(),
+            on_batch=self.metrics.batch_requests.observe,
         )
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -121,9 +126,12 @@ class RankingEngine:
                 self._tables[table.path] = EmbeddingTable(
                     np.load(table.path, mmap_mode="r"), table.scale
                 )
+            self._selections[name] = BehaviourSelection(
+                bundle.recipe.selection, self._tables[table.path], 0, table.shape[1]
+            )
             self.metrics.models_loaded.labels(name, bundle.version).set(1)
             logger.info("loaded model bundle", extra={"bundle": name, "version": bundle.version})
-        self._store = LocalBehaviorStore(config.store)
+        self._store = LocalBehaviourStore(config.store)
         self._check_vocabularies_match_store()
         for bundle in self.bundles.values():
             self._warm_up(bundle)
@@ -164,7 +172,7 @@ class RankingEngine:
         validate_append_query(query)
         assert self._store is not None
         events = [
-            BehaviorEvent(int(item), int(timestamp), int(category) if given else None)
+            BehaviourEvent(int(item), int(timestamp), int(category) if given else None)
             for item, timestamp, category, given in zip(
                 query.item_ids,
                 query.timestamps,
@@ -177,7 +185,7 @@ class RankingEngine:
         version = await loop.run_in_executor(
             self._append_threads, self._store.append, query.user_id, events
         )
-        self.metrics.behaviors_appended.inc(len(events))
+        self.metrics.behaviours_appended.inc(len(events))
         return AppendAnswer(accepted=len(events), history_version=int(version))
 
     def _ensure_ready(self) -> None:
@@ -209,7 +217,7 @@ class RankingEngine:
         return ScoreJob(
             query=query,
             bundle=bundle,
-            top_k=overrides.gsu_top_k or bundle.recipe.top_k,
+            top_k=overrides.gsu_top_k or bundle.recipe.selection.top_k,
             max_history_length=min(
                 overrides.max_history_length or self.config.max_history_length,
                 self.config.max_history_length,
@@ -287,7 +295,7 @@ class RankingEngine:
         categories = np.asarray(stored.categories[-job.max_history_length :], dtype=np.int64)
         table = self._tables[bundle.item_table.path]
         prepared = None
-        if bundle.recipe.search == "multimodal_cosine" and items.size:
+        if bundle.recipe.selection.search.kind is SearchKind.MULTIMODAL_COSINE and items.size:
             prepared = self._prepared_history(table, bundle, job, stored.version, items)
         candidate_items = bundle.item_indices(query.candidate_item_ids)
         candidates = Candidates(
@@ -296,13 +304,11 @@ class RankingEngine:
             attributes=bundle.item_attributes(candidate_items),
         )
         return build_request_features(
-            bundle.recipe,
-            table,
+            self._selections[bundle.name],
             UserHistory(items, categories, prepared),
             candidates,
             bundle.profile_of(query.user_id),
             job.top_k,
-            top_k_prepared,
         )
 
     def _prepared_history(
@@ -328,7 +334,7 @@ class RankingEngine:
             user_id=0, candidate_item_ids=bundle.item_vocabulary.raw_ids[:2].copy(), context={}
         )
         job = ScoreJob(
-            probe, bundle, bundle.recipe.top_k, self.config.max_history_length, (), "warmup"
+            probe, bundle, bundle.recipe.selection.top_k, self.config.max_history_length, (), "warmup"
         )
         empty = StoredHistory(np.empty(0, np.int32), np.empty(0, np.int32), 0)
         bundle.run(concatenate_features([self._features(job, empty)]))

@@ -6,25 +6,19 @@ which maps them to status codes.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
 
 from serving.admission import Admission
+from serving.deadline import deadline_of
 from serving.metrics import variant_label
 from serving.proto_gen.muse.serving.v1 import ranking_pb2, ranking_pb2_grpc
 from serving.ranking.requests import AppendQuery, ScoreQuery
 
 if TYPE_CHECKING:
     from serving.ranking.engine import RankingEngine
-
-
-def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
-    """The caller's deadline as a time.monotonic() instant, or None when it set none."""
-    remaining = context.time_remaining()
-    return None if remaining is None else time.monotonic() + remaining
 
 
 class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
@@ -58,13 +52,13 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
         self, request: ranking_pb2.AppendBehaviorsRequest, context: grpc.aio.ServicerContext
     ) -> ranking_pb2.AppendBehaviorsResponse:
         with self._admission.admit():
-            behaviors = request.behaviors
+            behaviours = request.behaviors
             query = AppendQuery(
                 user_id=request.user_id,
-                item_ids=np.array([b.item_id for b in behaviors], dtype=np.int64),
-                category_ids=np.array([b.category_id for b in behaviors], dtype=np.int64),
-                category_given=np.array([b.HasField("category_id") for b in behaviors], dtype=bool),
-                timestamps=np.array([b.timestamp for b in behaviors], dtype=np.int64),
+                item_ids=np.array([b.item_id for b in behaviours], dtype=np.int64),
+                category_ids=np.array([b.category_id for b in behaviours], dtype=np.int64),
+                category_given=np.array([b.HasField("category_id") for b in behaviours], dtype=bool),
+                timestamps=np.array([b.timestamp for b in behaviours], dtype=np.int64),
             )
             answer = await self._engine.append(query)
         return ranking_pb2.AppendBehaviorsResponse(

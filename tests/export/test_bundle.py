@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +17,11 @@ from features.dataset import FORMAT_VERSION
 from muse.core.config_loader import config_from_dict
 from muse.core.errors import DataError
 from muse.core.ids import OOV_INDEX
-from muse.export.bundle_format import GRAPH_FILE, MANIFEST_FILE, read_manifest, sha256_of
-from muse.export.bundle_writer import export_bundle
+from muse.core.task_kind import TaskKind
+from muse.export.bundle_format import MANIFEST_FILE, read_manifest, sha256_of
+from muse.ranking.export.bundle_layout import GRAPH_FILE
+from muse.ranking.export.bundle_writer import export_bundle
+from muse.ranking.export.serving_recipe import ServingRecipe, serving_recipe
 from muse.ranking.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
 from muse.ranking.models.scoring_inputs import ScoringInputs
 from tests.serving.tiny_world import (
@@ -87,12 +91,10 @@ def test_batch_and_top_k_axes_are_dynamic(world: TinyWorld) -> None:
 
 def test_manifest_records_schema_config_table_and_checksums(world: TinyWorld) -> None:
     bundle = world.bundle_root / "muse"
-    manifest = read_manifest(bundle)
+    manifest = read_manifest(bundle, TaskKind.RANKING)
     assert manifest["feature_schema_version"] == FORMAT_VERSION
     assert config_from_dict(RankingModelConfig, manifest["model_config"]) == world.muse.config
-    assert (
-        manifest["serving"]["search"] == "multimodal_cosine" and manifest["serving"]["top_k"] == 8
-    )
+    assert ServingRecipe.from_dict(manifest["serving"]) == serving_recipe(world.muse)
     assert manifest["version"].startswith("muse@") and manifest["created_unix"] > 0
     table = manifest["item_table"]
     assert table["sha256"] == sha256_of(world.dataset.root / "item_embeddings.npy")
@@ -114,12 +116,12 @@ def test_corrupt_or_unlisted_files_are_refused(world: TinyWorld, tmp_path: Path)
         handle.seek(-1, 2)
         handle.write(bytes([last[0] ^ 1]))
     with pytest.raises(DataError, match="item_features.npy.*sha256"):
-        read_manifest(copy)
+        read_manifest(copy, TaskKind.RANKING)
     shutil.copy(world.bundle_root / "muse" / "item_features.npy", copy / "item_features.npy")
-    read_manifest(copy)
+    read_manifest(copy, TaskKind.RANKING)
     (copy / "stray.bin").write_bytes(b"x")
     with pytest.raises(DataError, match="stray.bin.*not listed"):
-        read_manifest(copy)
+        read_manifest(copy, TaskKind.RANKING)
 
 
 def test_failed_export_leaves_the_previous_bundle_untouched(
@@ -131,9 +133,26 @@ def test_failed_export_leaves_the_previous_bundle_untouched(
     soft = replace(
         world.din.config, search=SearchConfig(kind=SearchKind.SOFT_INNER_PRODUCT, top_k=4)
     )
-    soft = replace(soft, mean_pool_top_k=True)
+    soft = replace(soft, esu=replace(soft.esu, mean_pool=replace(soft.esu.mean_pool, top_k=True)))
     model = tiny_model(world.dataset, soft)
     with pytest.raises(ValueError, match="soft_inner_product"):
         export_bundle(model, world.dataset, target)
     assert json.loads((target / MANIFEST_FILE).read_text()) == {"previous": True}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_the_manifest_names_its_task_and_readers_refuse_another_or_none(
+    world: TinyWorld, tmp_path: Path
+) -> None:
+    copy = tmp_path / "muse"
+    shutil.copytree(world.bundle_root / "muse", copy)
+    manifest = read_manifest(copy, TaskKind.RANKING)
+    assert manifest["task"] == "ranking" and manifest["bundle_format_version"] == 2
+    path = copy / MANIFEST_FILE
+    path.write_text(json.dumps({**manifest, "task": "item2item"}))
+    with pytest.raises(DataError, match=re.escape(f"{path}: a bundle of task 'item2item'")):
+        read_manifest(copy, TaskKind.RANKING)
+    del manifest["task"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=re.escape(f"{path}: the manifest names no task")):
+        read_manifest(copy, TaskKind.RANKING, verify=False)

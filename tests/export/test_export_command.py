@@ -10,9 +10,11 @@ import torch
 
 from muse.cli.main import main
 from muse.core.config_loader import config_to_dict
-from muse.export.bundle_format import GRAPH_FILE, read_manifest, sha256_of
+from muse.core.task_kind import TaskKind
+from muse.export.bundle_format import read_manifest, sha256_of
+from muse.ranking.export.bundle_layout import GRAPH_FILE
+from muse.ranking.training.train_config import DataConfig, TrainConfig
 from muse.training.checkpoint import save_checkpoint
-from muse.training.train_config import DataConfig, TrainConfig
 from tests.serving.tiny_world import EMPTY_USER, LONG_USER, SHORT_USER, TinyWorld, ranking_batch
 
 
@@ -32,7 +34,7 @@ def test_export_command_writes_a_bundle_from_a_checkpoint(
     out = tmp_path / "bundles" / "din_last6"
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     assert "din_last6@" in capsys.readouterr().out
-    manifest = read_manifest(out)
+    manifest = read_manifest(out, TaskKind.RANKING)
     assert manifest["name"] == "din_last6"
     assert manifest["checkpoint"]["sha256"] == sha256_of(checkpoint)
     assert manifest["training"]["epoch"] == 3

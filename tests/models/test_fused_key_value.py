@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from muse.ranking.models.esu_config import AttentionVariant
 from muse.ranking.models.masked_pooling import attention_pool
-from muse.ranking.models.ranking_config import SimilarityAwareVariant
 from muse.ranking.models.similarity_aware_attention import SimilarityAwareAttention
 from muse.ranking.models.target_attention import IdTargetAttention
 
 
-@pytest.mark.parametrize("variant", list(SimilarityAwareVariant))
+@pytest.mark.parametrize("variant", list(AttentionVariant))
 @pytest.mark.parametrize("attention_class", [IdTargetAttention, SimilarityAwareAttention])
 def test_fused_projection_matches_separate_layers(
-    variant: SimilarityAwareVariant, attention_class: type[IdTargetAttention]
+    variant: AttentionVariant, attention_class: type[IdTargetAttention]
 ) -> None:
     torch.manual_seed(3)
     attention = attention_class(12, variant)

@@ -14,13 +14,19 @@ from features.vocabulary import Vocabulary
 from muse.core.config_loader import config_from_dict, load_config
 from muse.core.errors import ConfigError
 from muse.ranking.models import (
+    EsuConfig,
     FeatureSpec,
-    LongTermAttention,
+    LongTermAttentionConfig,
+    LongTermAttentionKind,
+    MeanPoolConfig,
     RankingModelConfig,
     SearchConfig,
     SearchKind,
-    ShortTermAttention,
+    ShortTermAttentionConfig,
+    ShortTermAttentionKind,
+    SimTierConfig,
 )
+from muse.ranking.models.simtier import SimTier
 from tests.models.tiny_models import CONFIG_DIR, CONFIG_NAMES, load_model_config
 
 EXPECTED_CONFIGS = {
@@ -54,31 +60,30 @@ def test_muse_config_is_the_published_default() -> None:
     config = load_model_config("muse")
     assert config == RankingModelConfig()
     assert config.search == SearchConfig(kind=SearchKind.MULTIMODAL_COSINE, top_k=50)
-    assert config.simtier_bins == 22 and config.id_embedding_dim == 16
+    assert SimTier(config.esu.simtier.tier_width).num_bins == 22 and config.id_embedding_dim == 16
     assert config.tower_hidden == (256, 128, 64)
 
 
 def test_ablations_differ_from_muse_only_in_the_long_term_parts() -> None:
     muse = load_model_config("muse")
     expected = {
-        "muse_id_ta_only": (LongTermAttention.TARGET, False),
-        "muse_simtier_only": (LongTermAttention.NONE, True),
-        "muse_ta_simtier": (LongTermAttention.TARGET, True),
-        "muse_sata_only": (LongTermAttention.SIMILARITY_AWARE, False),
+        "muse_id_ta_only": (LongTermAttentionKind.TARGET, False),
+        "muse_simtier_only": (LongTermAttentionKind.NONE, True),
+        "muse_ta_simtier": (LongTermAttentionKind.TARGET, True),
+        "muse_sata_only": (LongTermAttentionKind.SIMILARITY_AWARE, False),
     }
     for name, (attention, simtier) in expected.items():
         ablation = load_model_config(name)
-        assert ablation == dataclasses.replace(
-            muse,
-            name=name,
-            long_term_attention=attention,
-            simtier_top_k=simtier,
-            simtier_recent=simtier,
+        esu = dataclasses.replace(
+            muse.esu,
+            long_term=dataclasses.replace(muse.esu.long_term, kind=attention),
+            simtier=SimTierConfig(top_k=simtier, recent=simtier),
         )
+        assert ablation == dataclasses.replace(muse, name=name, esu=esu)
     din = load_model_config("din_last50")
     assert (
         din.search.kind is SearchKind.NONE
-        and din.short_term_attention is ShortTermAttention.ACTIVATION_UNIT
+        and din.esu.short_term.kind is ShortTermAttentionKind.ACTIVATION_UNIT
     )
     assert load_model_config("din_full").recent_length == 0
 
@@ -89,24 +94,38 @@ def test_unknown_keys_and_bad_values_are_rejected(tmp_path: Path) -> None:
         load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.search.top_k='fifty'"])
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.heads=4"])
-    with pytest.raises(ConfigError, match="long_term_attention must be one of"):
-        load_config(
-            _ModelFile, CONFIG_DIR / "muse.toml", ["model.long_term_attention='multi_head'"]
-        )
+    with pytest.raises(ConfigError, match="model.esu.long_term.kind must be one of"):
+        load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.esu.long_term.kind='multi_head'"])
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('kind = "multimodal_cosine"', 'kind = "none"'))
     with pytest.raises(ConfigError, match="selects no behaviours"):
         load_config(_ModelFile, bad)
 
 
+def test_unknown_nested_esu_key_is_named_in_full() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) model\.esu\.simtier\.bins "):
+        load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.esu.simtier.bins=22"])
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) model\.esu\.simtier_top_k "):
+        load_config(_ModelFile, CONFIG_DIR / "muse.toml", ["model.esu.simtier_top_k=true"])
+
+
 def test_inconsistent_compositions_are_rejected() -> None:
     with pytest.raises(ValueError, match="shared_attention"):
         RankingModelConfig(
             search=SearchConfig(kind=SearchKind.SHARED_ATTENTION),
-            long_term_attention=LongTermAttention.NONE,
+            esu=EsuConfig(long_term=LongTermAttentionConfig(kind=LongTermAttentionKind.NONE)),
         )
     with pytest.raises(ValueError, match="divide 1"):
-        RankingModelConfig(simtier_tier_width=0.3)
+        SimTierConfig(tier_width=0.3)
+    with pytest.raises(ValueError, match=r"\['esu.long_term.kind', 'esu.simtier.top_k'"):
+        RankingModelConfig(search=SearchConfig(kind=SearchKind.NONE))
+    with pytest.raises(ValueError, match="no behaviour feature"):
+        EsuConfig(
+            short_term=ShortTermAttentionConfig(kind=ShortTermAttentionKind.NONE),
+            long_term=LongTermAttentionConfig(kind=LongTermAttentionKind.NONE),
+            simtier=SimTierConfig(top_k=False, recent=False),
+            mean_pool=MeanPoolConfig(top_k=False, recent=False),
+        )
     with pytest.raises(ConfigError, match="top_k must be ≥ 1"):
         config_from_dict(SearchConfig, {"top_k": 0})
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from muse.ranking.models import FeatureSpec, SimilarityAwareVariant, multimodal_search
+from muse.ranking.models import AttentionVariant, FeatureSpec, multimodal_search
 from muse.ranking.models.activation_unit_attention import ActivationUnitAttention
 from muse.ranking.models.masked_pooling import attention_pool, masked_mean
 from muse.ranking.models.similarity_aware_attention import SimilarityAwareAttention
@@ -66,7 +66,7 @@ BEHAVIOURS = [[0.5, 1.0], [-1.0, 0.25], [0.7, 0.7]]
 COSINES = [0.3, -0.2, 0.9]
 
 
-def _identity_attention(variant: SimilarityAwareVariant) -> SimilarityAwareAttention:
+def _identity_attention(variant: AttentionVariant) -> SimilarityAwareAttention:
     attention = SimilarityAwareAttention(2, variant, temperature_init=0.1, fusion_init=1.0)
     with torch.no_grad():
         for layer in (attention.query, attention.key, attention.value):
@@ -94,7 +94,7 @@ def test_similarity_aware_attention_code_version_by_hand() -> None:
         dot, similarity = _dot(query, key), cosine / 0.1
         logits.append(1.0 * dot + 0.5 * similarity + 2.0 * dot * similarity)
     expected = _hand_attention(logits[:2], keys[:2])  # values = SiLU(identity) = keys
-    actual = _run(_identity_attention(SimilarityAwareVariant.CODE), [True, True, False])
+    actual = _run(_identity_attention(AttentionVariant.CODE), [True, True, False])
     torch.testing.assert_close(actual, torch.tensor(expected), atol=1e-6, rtol=1e-6)
 
 
@@ -104,10 +104,10 @@ def test_similarity_aware_attention_paper_version_by_hand() -> None:
         id_logit = _dot(TARGET, key) / math.sqrt(2)
         logits.append(1.0 * id_logit + 0.5 * cosine + 2.0 * id_logit * cosine)
     expected = _hand_attention(logits, BEHAVIOURS)
-    paper = _identity_attention(SimilarityAwareVariant.PAPER)
+    paper = _identity_attention(AttentionVariant.PAPER)
     actual = _run(paper, [True, True, True])
     torch.testing.assert_close(actual, torch.tensor(expected), atol=1e-6, rtol=1e-6)
-    code = _run(_identity_attention(SimilarityAwareVariant.CODE), [True, True, True])
+    code = _run(_identity_attention(AttentionVariant.CODE), [True, True, True])
     assert (actual - code).abs().max() > 1e-2
     assert paper.temperature is None and paper.query.bias is None
 

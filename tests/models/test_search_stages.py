@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX
 from muse.ranking.models import FeatureSpec, RankingModel
 from muse.ranking.models.simhash_search import SimHashSearch
 from muse.search import EmbeddingTable
-from tests.models.tiny_models import build, random_batch
+from tests.models.tiny_models import NO_EMBEDDING_ITEM, build, category_of, random_batch
 
 LENGTHS = [0, 3, 9, 20, 31]
 
@@ -32,7 +33,7 @@ def test_simhash_search_keeps_the_nearest_codes(
     features: FeatureSpec, table: EmbeddingTable
 ) -> None:
     model = build("eta", features, table).eval()
-    search = model.search
+    search = model.selection.search
     assert isinstance(search, SimHashSearch)
     batch = random_batch(LENGTHS, 32, seed=22)
     inputs = model.select(batch)
@@ -44,10 +45,10 @@ def test_simhash_search_keeps_the_nearest_codes(
         kept_distances = (search.codes(table.gather_normalized(kept)) != target_codes[row]).sum(-1)
         assert kept_distances.tolist() == distances.sort().values[: kept.numel()].tolist()
     # The projections are fixed by the seed, not learned.
-    again = build("eta", features, table, seed=99).search
+    again = build("eta", features, table, seed=99).selection.search
     assert isinstance(again, SimHashSearch)
     torch.testing.assert_close(again.projections, search.projections)
-    assert not any(name.startswith("search.") for name, _ in model.named_parameters())
+    assert not any(name.startswith("selection.search.") for name, _ in model.named_parameters())
 
 
 def _behaviour_embeddings(
@@ -62,7 +63,7 @@ def test_shared_attention_search_ranks_by_the_esu_attention(
     features: FeatureSpec, table: EmbeddingTable
 ) -> None:
     model = build("twin", features, table).eval()
-    attention = model.long_term
+    attention = model.esu.long_term
     assert attention is not None
     batch = random_batch(LENGTHS, 32, seed=23)
     inputs = model.select(batch)
@@ -93,7 +94,7 @@ def test_soft_search_trains_its_projections_through_the_auxiliary_head(
     output = model(random_batch(LENGTHS, 32, seed=24))
     assert output.auxiliary_logits is not None
     output.auxiliary_logits.sum().backward()
-    search = model.search
+    search = model.selection.search
     for name, parameter in search.named_parameters():  # type: ignore[union-attr]
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     # The main logits do not depend on W_a, W_b except through which behaviours are kept.
@@ -103,3 +104,23 @@ def test_soft_search_trains_its_projections_through_the_auxiliary_head(
         search.target_projection.weight.grad is None
         or search.target_projection.weight.grad.abs().sum() == 0
     )  # type: ignore[union-attr]
+
+
+def test_multimodal_search_keeps_the_most_recent_for_a_target_without_embedding(
+    features: FeatureSpec, table: EmbeddingTable
+) -> None:
+    model = build("muse", features, table).eval()
+    batch = random_batch(LENGTHS, 32, seed=25)
+    targets = torch.tensor([NO_EMBEDDING_ITEM, OOV_INDEX, 5, NO_EMBEDDING_ITEM, OOV_INDEX])
+    batch = batch._replace(target_item=targets, target_category=category_of(targets))
+    inputs = model.select(batch)
+    k = model.config.search.top_k
+    for row in range(len(LENGTHS)):
+        kept = inputs.selected_items[row][inputs.selected_mask[row]]
+        if row == 2:  # a real embedding: ranked by cosine, not recency
+            cosines = inputs.selected_cosines[row][inputs.selected_mask[row]]
+            assert (cosines[:-1] >= cosines[1:]).all()
+            continue
+        searchable = batch.history_items[row][batch.history_items[row] >= FIRST_ID_INDEX]
+        assert kept.tolist() == searchable.flip(0)[:k].tolist()
+        assert (inputs.selected_cosines[row] == 0).all()

@@ -37,8 +37,11 @@ def tiny(config: RankingModelConfig) -> RankingModelConfig:
         search=dataclasses.replace(
             config.search, top_k=8, soft_search_dim=8, auxiliary_hidden=(16,)
         ),
+        esu=dataclasses.replace(
+            config.esu,
+            short_term=dataclasses.replace(config.esu.short_term, activation_unit_hidden=(16,)),
+        ),
         recent_length=8 if config.recent_length else 0,
-        activation_unit_hidden=(16,),
         tower_hidden=(32, 16),
     )
 

@@ -1,41 +1,36 @@
-"""`muse bench gsu --quick` runs end to end and writes its report, chart and JSON."""
+"""`python benchmarks/gsu.py --quick` runs end to end and writes its report, chart and JSON."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from muse.cli.commands import bench_gsu
+from benchmarks import gsu
 
 
 def test_quick_benchmark_writes_report_chart_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parser = argparse.ArgumentParser()
-    bench_gsu.build_parser(parser)
-    args = parser.parse_args(
-        [
-            "--quick",
-            "--json",
-            "--no-progress",
-            "--output-dir",
-            str(tmp_path),
-            "--set",
-            "lengths=[600, 2000]",
-            "--set",
-            "candidate_counts=[1, 9]",
-            "--set",
-            "repeats=2",
-            "--set",
-            "table_rows=5000",
-            "--set",
-            "memory_probe_bytes=16777216",
-        ]
-    )
-    assert bench_gsu.run(args) == 0
+    arguments = [
+        "--quick",
+        "--json",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path),
+        "--set",
+        "lengths=[600, 2000]",
+        "--set",
+        "candidate_counts=[1, 9]",
+        "--set",
+        "repeats=2",
+        "--set",
+        "table_rows=5000",
+        "--set",
+        "memory_probe_bytes=16777216",
+    ]
+    assert gsu.main(arguments) == 0
     figures = json.loads(capsys.readouterr().out)
     cells = figures["cells"]
     assert [(c["length"], c["candidates"]) for c in cells] == [
@@ -62,13 +57,11 @@ def test_quick_benchmark_writes_report_chart_and_json(
     peaks = figures["peak_extra_memory_mb"]
     assert set(peaks) == {"served", "gathered"} and all(0 <= p < 256 for p in peaks.values())
     report = (tmp_path / "gsu.md").read_text()
+    assert "Command: `python benchmarks/gsu.py --quick --json" in report
     assert "| L | C | ours warm |" in report and "2,000 | 9 |" in report
     assert (tmp_path / "gsu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_setting_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    bench_gsu.build_parser(parser)
-    args = parser.parse_args(["--quick", "--set", "no_such_key=3", "--no-write"])
-    assert bench_gsu.run(args) == 2
+    assert gsu.main(["--quick", "--set", "no_such_key=3", "--no-write"]) == 2
     assert "no_such_key" in capsys.readouterr().err

@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.gsu import top_k_gathered
 from muse.search import EmbeddingTable
-from muse.search.cosine_top_k import (
-    EXACT_PATH_MAX_CANDIDATES,
-    top_k,
-    top_k_gathered,
-    top_k_prepared,
-)
+from muse.search.cosine_top_k import EXACT_PATH_MAX_CANDIDATES, top_k, top_k_prepared
 from muse.search.device import SearchBackend
 from muse.search.embedding_table import searchable_mask
 from muse.search.native_library import load_native_library

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.gsu import search_user, top_k_gathered
 from muse.search import EmbeddingTable
-from muse.search.cosine_top_k import top_k, top_k_gathered
+from muse.search.cosine_top_k import top_k
 from muse.search.device import SearchBackend, hardware_info, select_backend
 from muse.search.embedding_table import searchable_mask
-from muse.search.history_cache import HistoryCache, search_user
+from muse.search.history_cache import HistoryCache
 from muse.search.native_library import build_native_library, load_native_library, native_cache_dir
 from muse.search.reference import reference_top_k, reference_top_k_gathered
 from tests.search.search_checks import assert_same_top_k

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.gsu import search_user
 from muse.search import EmbeddingTable
 from muse.search.embedding_table import searchable_mask
-from muse.search.history_cache import HistoryCache, HistoryCacheConfig, search_user
+from muse.search.history_cache import HistoryCache, HistoryCacheConfig
 from muse.search.prepared_history import PreparedHistory, prepare_from_table
 from muse.search.reference import reference_top_k
 from tests.search.search_checks import assert_same_top_k

@@ -12,11 +12,10 @@ import pytest
 # Runs in a fresh process: peak RSS (VmHWM, reset through /proc/self/clear_refs) is per process.
 PROBE = """
 import json, numpy as np, torch
+from benchmarks.gsu import peak_extra_memory_mb, search_user, top_k_gathered
 from muse.search import EmbeddingTable
-from muse.search.benchmark import peak_extra_memory_mb
-from muse.search.cosine_top_k import top_k_gathered
 from muse.search.embedding_table import searchable_mask
-from muse.search.history_cache import HistoryCache, search_user
+from muse.search.history_cache import HistoryCache
 torch.set_num_threads(2)
 rng = np.random.default_rng(0)
 array = rng.integers(-127, 128, size=(200_000, 128), dtype=np.int8)

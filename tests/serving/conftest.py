@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from serving.exposure_log_config import ExposureLogConfig
-from serving.local_behavior_store_config import LocalBehaviorStoreConfig
+from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
 from serving.serving_config import ServingConfig
 from tests.serving.tiny_world import TinyWorld, tiny_world
 
@@ -20,7 +20,7 @@ def serving_config(world: TinyWorld, directory, **overrides) -> ServingConfig:
     """A server config over the tiny world: any free ports, state under ``directory``."""
     values = {
         "bundle_root": world.bundle_root,
-        "store": LocalBehaviorStoreConfig(
+        "store": LocalBehaviourStoreConfig(
             dataset=world.dataset.root, directory=directory / "store"
         ),
         "port": 0,

@@ -100,16 +100,6 @@ def test_interceptor_maps_errors_logs_internal_ones_and_counts_statuses(caplog) 
     (record,) = [r for r in caplog.records if r.getMessage() == "unexpected error"]
     assert record.exc_info is not None and "secret detail" in str(record.exc_info[1])
     assert record.incident in outcomes[2][1]
-    assert (
-        metrics.value(
-            "muse_requests_total", {"method": "Score", "status": "INTERNAL", "variant": "none"}
-        )
-        == 1
-    )
-    assert (
-        metrics.value(
-            "muse_requests_total",
-            {"method": "Score", "status": "INVALID_ARGUMENT", "variant": "none"},
-        )
-        == 2
-    )
+    labels = {"service": "muse.serving.v1.RankingService", "method": "Score", "variant": "none"}
+    assert metrics.value("muse_requests_total", {**labels, "status": "INTERNAL"}) == 1
+    assert metrics.value("muse_requests_total", {**labels, "status": "INVALID_ARGUMENT"}) == 2

@@ -17,12 +17,12 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from muse.cli.demo_serving import score_each_variant
 from muse.cli.main import main
 from serving.exposure_log import read_exposures
 from serving.proto_gen.muse.serving.v1 import ranking_pb2, ranking_pb2_grpc
 from serving.ranking.client import RankingClient
 from serving.server_process import ServerProcess
-from serving.variant_probe import score_each_variant
 from tests.serving.conftest import serving_config, write_experiments
 from tests.serving.live_server import SCORE_METHOD, metric
 from tests.serving.tiny_world import ITEM_IDS, LONG_USER, TinyWorld
@@ -167,7 +167,7 @@ def test_each_variant_is_served_by_its_bundle_and_exposures_are_logged(
 
 def test_one_user_per_variant_and_the_client_command(server: ServerProcess, capsys) -> None:
     experiments = server.config_path.parent / "experiments.toml"
-    probes = score_each_variant(server.address, experiments, CANDIDATES, timeout=60)
+    probes = score_each_variant(server.address, experiments, lambda _: CANDIDATES, timeout=60)
     assert [probe.slot[2] for probe in probes] == [
         "default",
         "control",

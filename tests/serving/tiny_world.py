@@ -18,14 +18,17 @@ from features.dataset import Dataset, DatasetParts, write_dataset
 from features.vocabulary import Vocabulary
 from muse.core.ids import FIRST_ID_INDEX
 from muse.ranking.batch import RankingBatch
-from muse.ranking.models.feature_spec import FeatureSpec
-from muse.ranking.models.ranking_config import (
-    LongTermAttention,
-    RankingModelConfig,
-    SearchConfig,
-    SearchKind,
-    ShortTermAttention,
+from muse.ranking.models.esu_config import (
+    EsuConfig,
+    LongTermAttentionConfig,
+    LongTermAttentionKind,
+    MeanPoolConfig,
+    ShortTermAttentionConfig,
+    ShortTermAttentionKind,
+    SimTierConfig,
 )
+from muse.ranking.models.feature_spec import FeatureSpec
+from muse.ranking.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
 from muse.ranking.models.ranking_model import RankingModel, build_ranking_model
 from muse.search import EmbeddingTable
 
@@ -143,12 +146,14 @@ def din_config(recent_length: int = 6) -> RankingModelConfig:
         id_embedding_dim=8,
         embedding_init_std=0.5,
         recent_length=recent_length,
-        short_term_attention=ShortTermAttention.ACTIVATION_UNIT,
-        long_term_attention=LongTermAttention.NONE,
-        simtier_top_k=False,
-        simtier_recent=False,
-        mean_pool_top_k=False,
-        activation_unit_hidden=(8,),
+        esu=EsuConfig(
+            short_term=ShortTermAttentionConfig(
+                kind=ShortTermAttentionKind.ACTIVATION_UNIT, activation_unit_hidden=(8,)
+            ),
+            long_term=LongTermAttentionConfig(kind=LongTermAttentionKind.NONE),
+            simtier=SimTierConfig(top_k=False, recent=False),
+            mean_pool=MeanPoolConfig(top_k=False, recent=True),
+        ),
         tower_hidden=(32, 16),
     )
 
@@ -182,7 +187,7 @@ _WORLDS: dict[Path, TinyWorld] = {}
 def tiny_world(base: Path) -> TinyWorld:
     """Build (once per process and ``base``) the dataset, both models and their exported bundles."""
     if base not in _WORLDS:
-        from muse.export.bundle_writer import export_bundle
+        from muse.ranking.export.bundle_writer import export_bundle
 
         dataset = write_tiny_dataset(base / "dataset")
         muse = tiny_model(dataset, muse_config(), seed=1)
@@ -196,7 +201,7 @@ def tiny_world(base: Path) -> TinyWorld:
 
 def ranking_batch(dataset: Dataset, user_ids: list[int], item_indices: list[int]) -> RankingBatch:
     """Rows (user_ids[i], item_indices[i]) with each user's whole history, right-aligned."""
-    from muse.training.batch_builder import item_lookup, profile_matrix
+    from muse.ranking.training.batch_builder import item_lookup, profile_matrix
 
     lookup = item_lookup(dataset)
     profiles = profile_matrix(dataset)

@@ -21,7 +21,7 @@ from features.dataset import DatasetParts, write_dataset
 from features.vocabulary import Vocabulary
 from muse.core.ids import FIRST_ID_INDEX
 from muse.ranking.models.ranking_config import RankingModelConfig
-from muse.training.train_config import DataConfig, TrainConfig, TrainingConfig
+from muse.ranking.training.train_config import DataConfig, RankingTrainingConfig, TrainConfig
 
 NUM_TOPICS = 4
 ITEMS_PER_TOPIC = 15
@@ -165,7 +165,7 @@ def tiny_config(dataset: Path, out: Path, **training: object) -> TrainConfig:
     return TrainConfig(
         model=tiny_model_config(),
         data=DataConfig(dataset=dataset, max_history_length=32, validation_fraction=0.25),
-        training=TrainingConfig(**settings),  # type: ignore[arg-type]
+        training=RankingTrainingConfig(**settings),  # type: ignore[arg-type]
     )
 
 

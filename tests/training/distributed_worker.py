@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from muse.training import train  # noqa: E402
+from muse.ranking.training import train  # noqa: E402
 from tests.training.conftest import tiny_config  # noqa: E402
 
 

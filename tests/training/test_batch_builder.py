@@ -11,9 +11,9 @@ import torch
 from features.dataset import Dataset
 from muse.core.ids import OOV_INDEX, PADDING_INDEX
 from muse.ranking.batch import RankingBatch
-from muse.training.batch_builder import BatchBuilder
-from muse.training.reference_batch import reference_batch
-from muse.training.sample_table import SampleTable
+from muse.ranking.training.batch_builder import BatchBuilder
+from muse.ranking.training.reference_batch import reference_batch
+from muse.ranking.training.sample_table import SampleTable
 
 
 def _assert_same(fast: RankingBatch, reference: RankingBatch) -> None:

@@ -15,7 +15,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from muse.core.config_loader import config_to_dict, dump_toml
-from muse.training import train
+from muse.ranking.training import train
 from muse.training.checkpoint import load_checkpoint
 from tests.training.conftest import read_metrics, tiny_config
 

@@ -17,12 +17,12 @@ import torch
 from features.dataset import Dataset, write_dataset
 from features.taobao_mm import read_taobao_mm
 from muse.core.config_loader import load_config
-from muse.training.batch_builder import BatchBuilder
+from muse.ranking.training.batch_builder import BatchBuilder
+from muse.ranking.training.model_construction import prepare_model
+from muse.ranking.training.sample_table import SampleTable
+from muse.ranking.training.train_config import TrainConfig
+from muse.ranking.training.training_job import train
 from muse.training.distributed import DistributedContext
-from muse.training.prepared_model import prepare_model
-from muse.training.sample_table import SampleTable
-from muse.training.train_config import TrainConfig
-from muse.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "taobao_mm_demo"

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from muse.cli.main import main
-from muse.core.config_loader import load_config
+from muse.core.config_loader import config_to_dict, dump_toml, load_config
 from muse.core.errors import ConfigError
+from muse.core.task_kind import TaskKind
 from muse.ranking.models.ranking_config import SearchKind
-from muse.training.train_config import TrainConfig, ValidationSplit
+from muse.ranking.training.train_config import TrainConfig, ValidationSplit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,3 +80,17 @@ def test_cli_reports_config_errors_without_a_traceback(
     assert "unknown key(s) training.learning_rate" in error and "Traceback" not in error
     assert main(["train", "--config", str(path), "--set", "training.batch_size=true"]) == 2
     assert "training.batch_size must be an integer, got bool True" in capsys.readouterr().err
+
+
+def test_the_task_key_picks_the_config_class_and_is_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, 'task = "ranking"\n[training]\nbatch_size = 8\n')
+    config = load_config(TrainConfig, path)
+    assert config.task is TaskKind.RANKING and TrainConfig().task is TaskKind.RANKING
+    assert dump_toml(config_to_dict(config)).startswith('task = "ranking"\n')
+    bogus = _write(tmp_path, 'task = "bogus"\n[training]\nbatch_size = 8\n')
+    assert main(["train", "--config", str(bogus), "--no-progress"]) == 2
+    assert f"{bogus}: task must be one of ['ranking'], got 'bogus'" in capsys.readouterr().err
+    assert main(["train", "--config", str(path), "--set", "task=bogus", "--no-progress"]) == 2
+    assert "task must be one of ['ranking'], got 'bogus'" in capsys.readouterr().err

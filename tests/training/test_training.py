@@ -7,14 +7,17 @@ import dataclasses
 import math
 from pathlib import Path
 
+import polars as pl
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from features.dataset import Dataset
 from muse.cli.main import main
 from muse.core.config_loader import load_config
 from muse.core.errors import ConfigError
-from muse.training import TrainConfig, TrainResult, evaluate, train
+from muse.core.metrics import auc
+from muse.ranking.training import TrainConfig, TrainResult, evaluate, train
 from muse.training.checkpoint import load_checkpoint
 from tests.training.conftest import make_planted_dataset, read_metrics, tiny_config
 
@@ -116,6 +119,35 @@ def test_evaluate_reproduces_the_test_metrics_and_writes_metrics_json(
         and 0.5 < moved["auc"] <= 1
     )
     assert not math.isnan(moved["logloss"])
+
+
+def test_evaluate_writes_per_sample_predictions_that_give_its_metrics(
+    trained: tuple[TrainConfig, TrainResult], planted_dataset: Path, tmp_path: Path
+) -> None:
+    _, result = trained
+    predictions = tmp_path / "predictions.parquet"
+    command = ["evaluate", "--checkpoint", str(result.run_dir / "checkpoints" / "best.pt")]
+    command += ["--out", str(tmp_path / "eval"), "--predictions", str(predictions), "--no-progress"]
+    assert main(command) == 0
+    frame = pl.read_parquet(predictions)
+    assert frame.schema == {
+        "user_id": pl.Int64,
+        "item_id": pl.Int64,
+        "label": pl.Int8,
+        "probability": pl.Float64,
+    }
+    dataset = Dataset(planted_dataset)
+    samples = dataset.samples("test")
+    user_ids = dataset.users()["user_id"].to_numpy()[samples["user_index"].to_numpy()]
+    item_ids = dict(zip(*(dataset.items()[c].to_list() for c in ("item_index", "item_id")), strict=True))
+    assert frame.height == samples.height == result.test.num_samples
+    assert frame["user_id"].to_list() == user_ids.tolist()
+    assert frame["item_id"].to_list() == [item_ids[i] for i in samples["item_index"].to_list()]
+    assert frame["label"].to_list() == samples["label"].to_list()
+    written = read_metrics(tmp_path / "eval")
+    assert auc(frame["label"].to_numpy(), frame["probability"].to_numpy()) == written["auc"]
+    assert written["auc"] == result.test.auc
+    assert [path.name for path in tmp_path.iterdir() if path.is_file()] == ["predictions.parquet"]
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from features.dataset import Dataset
-from muse.training.sample_table import SampleTable
-from muse.training.train_config import ValidationSplit
-from muse.training.validation_split import split_validation
+from muse.ranking.training.sample_table import SampleTable
+from muse.ranking.training.train_config import ValidationSplit
+from muse.ranking.training.validation_split import split_validation
 
 
 def test_user_split_keeps_each_user_on_one_side(planted_dataset: Path) -> None:

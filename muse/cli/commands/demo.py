@@ -125,7 +125,7 @@ def _train_models(
     config: DemoConfig, dataset_dir: Path, summary: dict[str, Any]
 ) -> dict[str, Path]:
     from muse.core.config_loader import load_config
-    from muse.training import TrainConfig, train
+    from muse.ranking.training import TrainConfig, train
 
     _banner("3/4 training ranking models (early stopping on a validation split of train)")
     runs: dict[str, Path] = {}

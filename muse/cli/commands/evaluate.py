@@ -18,12 +18,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--out", help="where metrics.json goes (default: the checkpoint's run directory)"
     )
     parser.add_argument("--batch-size", type=int, help="evaluation batch size")
+    parser.add_argument(
+        "--predictions",
+        help="also write every sample's user_id, item_id, label, probability to this parquet file",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from muse.core.errors import ConfigError, DataError
-    from muse.training.checkpoint_evaluation import evaluate
+    from muse.ranking.training.checkpoint_evaluation import evaluate
 
     try:
         metrics = evaluate(
@@ -33,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             split=args.split,
             batch_size=args.batch_size,
             progress=not args.no_progress,
+            predictions=args.predictions,
         )
     except (ConfigError, DataError, FileNotFoundError, ValueError) as error:
         print(f"muse evaluate: {error}", file=sys.stderr)

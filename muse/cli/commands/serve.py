@@ -1,4 +1,7 @@
-"""`muse serve --config configs/serving/<name>.toml`: run the gRPC ranking server until SIGTERM."""
+"""`muse serve --config configs/serving/<name>.toml`: host the gRPC services until SIGTERM.
+
+The hosted services are the factories :func:`run` hands to the server; today the ranking service.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from muse.core.config_loader import load_config
     from muse.core.errors import ConfigError
     from serving.json_logging import configure_json_logging
+    from serving.ranking.service import ranking_service
     from serving.server import serve_until_signalled
     from serving.serving_config import ServingConfig
 
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_json_logging(config.log_level)
     try:
-        asyncio.run(serve_until_signalled(config, args.ready_file))
+        asyncio.run(serve_until_signalled(config, [ranking_service], args.ready_file))
     except Exception:
         logging.getLogger("muse.serving").exception("server failed")
         return 1

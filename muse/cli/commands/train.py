@@ -1,4 +1,4 @@
-"""`muse train`: train a ranking model from a TOML config (also under torchrun)."""
+"""`muse train`: train a model from a TOML config (also under torchrun); its ``task`` key picks the task."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from muse.core.config_loader import add_override_argument
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="ranking TOML with [model], [data], [training] tables")
+    parser.add_argument(
+        "--config",
+        help="TOML with a top-level task (default ranking) and [model], [data], [training] tables",
+    )
     add_override_argument(parser, "training.batch_size=256")
     parser.add_argument(
         "--out", help="run directory (default: training.output_dir, else runs/<model name>)"
@@ -24,12 +27,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
-    from muse.core.config_loader import load_config
+    from muse.core.config_loader import apply_overrides, config_from_dict, read_toml
     from muse.core.errors import ConfigError, DataError
+    from muse.core.task_kind import TaskKind, task_of_config
+    from muse.ranking.training.train_config import TrainConfig
+    from muse.ranking.training.training_job import train
     from muse.training.run_directory import RunDirectory
-    from muse.training.train_config import TrainConfig
+
+    # Each task's config class and training entry point; the config's ``task`` key picks one.
+    tasks = {TaskKind.RANKING: (TrainConfig, train)}
 
     overrides = list(args.overrides)
     if args.out:
@@ -41,10 +48,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
         config_path = RunDirectory(args.out).config
     try:
-        config = load_config(TrainConfig, Path(config_path), overrides)
-        from muse.training.trainer import train
-
-        result = train(config, resume=args.resume, progress=not args.no_progress)
+        source = str(config_path)
+        raw = apply_overrides(read_toml(config_path), overrides, source)
+        config_class, train_job = tasks[task_of_config(raw, source)]
+        config = config_from_dict(config_class, raw, source)
+        result = train_job(config, resume=args.resume, progress=not args.no_progress)
     except (ConfigError, DataError, FileNotFoundError) as error:
         print(f"muse train: {error}", file=sys.stderr)
         return 2

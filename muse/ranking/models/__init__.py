@@ -10,11 +10,16 @@ Build::
 Config (``muse.ranking.models.ranking_config``, the ``[model]`` table of ``configs/ranking/*.toml``):
 ``RankingModelConfig`` with ``search: SearchConfig`` (``kind: SearchKind`` = none |
 multimodal_cosine (MUSE) | same_category (SIM-hard) | soft_inner_product (SIM-soft) | simhash
-(ETA) | shared_attention (TWIN); ``top_k`` K = 50), ``recent_length`` N = 50 (0 = whole history),
-``short_term_attention: ShortTermAttention`` (none | target | activation_unit (DIN)),
-``long_term_attention: LongTermAttention`` (none | target | similarity_aware (SA-TA)),
-``similarity_aware_variant`` (code | paper), ``simtier_top_k``, ``simtier_recent``,
-``mean_pool_top_k``, ``mean_pool_recent``, ``id_embedding_dim`` (16), ``tower_hidden``.
+(ETA) | shared_attention (TWIN); ``top_k`` K = 50), ``esu: EsuConfig``, ``recent_length`` N = 50
+(0 = whole history), ``id_embedding_dim`` (16), ``tower_hidden``.
+``EsuConfig`` (``esu_config.py``, the ``[model.esu.*]`` tables) nests one table per part:
+``short_term: ShortTermAttentionConfig`` (``kind: ShortTermAttentionKind`` = none | target |
+activation_unit (DIN); ``variant``; ``activation_unit_hidden``), ``long_term:
+LongTermAttentionConfig`` (``kind: LongTermAttentionKind`` = none | target | similarity_aware
+(SA-TA); ``variant: AttentionVariant`` = code | paper; ``temperature_init``, ``fusion_init``),
+``simtier: SimTierConfig`` (``top_k``, ``recent``, ``tier_width``), ``mean_pool: MeanPoolConfig``
+(``top_k``, ``recent``). ``esu.reads_selected_cosines`` / ``esu.reads_recent_cosines`` say which
+cosines the ESU reads.
 
 RankingModel (B batch, L history, K searched, N recent, D ID dim, P profile, A attributes):
 - ``forward(batch: muse.ranking.batch.RankingBatch) -> RankingOutput(logits (B,), auxiliary_logits (B,)
@@ -22,7 +27,8 @@ RankingModel (B batch, L history, K searched, N recent, D ID dim, P profile, A a
   live in training code. ``forward == score(select(batch))`` for the logits.
 - ``select(batch) -> ScoringInputs``: the GSU (search, gathering; reads the MM table; not
   exported). ``select_with_auxiliary(batch) -> Selection(inputs, auxiliary_logits)``.
-- ``score(inputs: ScoringInputs) -> logits (B,)``: ESU + tower through torchrec (training).
+- ``score(inputs: ScoringInputs) -> logits (B,)``: ID lookup through torchrec (training) →
+  ``model.esu`` (``Esu``, esu.py: features (B, esu.output_width)) → ``model.tower``.
   ``score_plain(inputs)``: the same over ``F.embedding`` on the same weights (ONNX path).
 - ``model.sparse``: ``IdEmbeddings``; ``model.sparse.collection`` is the one torchrec
   EmbeddingCollection holding every ID table (give it the sparse optimiser / DMP sharding);
@@ -48,21 +54,28 @@ ONNX: ``muse.ranking.models.scoring_graph.export_scoring_onnx(model, example_inp
 ``ScoringGraph(model)`` is the exported module. Rows with no history are handled explicitly.
 """
 
-from muse.ranking.models.feature_spec import FeatureSpec
-from muse.ranking.models.ranking_config import (
-    LongTermAttention,
-    RankingModelConfig,
-    SearchConfig,
-    SearchKind,
-    ShortTermAttention,
-    SimilarityAwareVariant,
+from muse.ranking.models.esu_config import (
+    AttentionVariant,
+    EsuConfig,
+    LongTermAttentionConfig,
+    LongTermAttentionKind,
+    MeanPoolConfig,
+    ShortTermAttentionConfig,
+    ShortTermAttentionKind,
+    SimTierConfig,
 )
+from muse.ranking.models.feature_spec import FeatureSpec
+from muse.ranking.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
 from muse.ranking.models.ranking_model import RankingModel, build_ranking_model
 from muse.ranking.models.scoring_inputs import RankingOutput, ScoringInputs, Selection
 
 __all__ = [
+    "AttentionVariant",
+    "EsuConfig",
     "FeatureSpec",
-    "LongTermAttention",
+    "LongTermAttentionConfig",
+    "LongTermAttentionKind",
+    "MeanPoolConfig",
     "RankingModel",
     "RankingModelConfig",
     "RankingOutput",
@@ -70,7 +83,8 @@ __all__ = [
     "SearchConfig",
     "SearchKind",
     "Selection",
-    "ShortTermAttention",
-    "SimilarityAwareVariant",
+    "ShortTermAttentionConfig",
+    "ShortTermAttentionKind",
+    "SimTierConfig",
     "build_ranking_model",
 ]

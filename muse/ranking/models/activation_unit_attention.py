@@ -28,6 +28,11 @@ class ActivationUnitAttention(nn.Module):
         layers.append(nn.Linear(hidden[-1], 1))
         self.rest = nn.Sequential(*layers)
 
+    @property
+    def output_width(self) -> int:
+        """Width E of the pooled output (the behaviours themselves are pooled)."""
+        return self.width
+
     def logits(
         self, target: torch.Tensor, behaviours: torch.Tensor, cosines: torch.Tensor
     ) -> torch.Tensor:

@@ -13,24 +13,30 @@ from muse.search.embedding_table import searchable_mask
 class SameCategorySearch(nn.Module):
     """Top-K most recent searchable behaviours whose category equals the target's (known) one."""
 
-    def __init__(self, top_k: int) -> None:
-        super().__init__()
-        self.top_k = top_k
-
     @torch.no_grad()
     def forward(self, request: SearchRequest) -> SearchSelection:
-        """Returns positions/mask of shape (B, K), most recent first; cosines left to the model."""
-        batch = request.batch
-        target = batch.target_category.unsqueeze(1)
+        """Returns positions/mask of shape (B, C, K), most recent first; cosines left to the model.
+
+        Each distinct (history, category) pair is searched once: a request's candidates share
+        few categories, so serving C candidates costs one (U, L) pass over U distinct categories.
+        """
+        batch, count = request.target_items.shape
+        categories = request.target_categories
+        owners = torch.arange(batch, device=categories.device)[:, None].expand(batch, count)
+        stride = int(categories.max()) + 1 if categories.numel() else 1
+        pairs, inverse = torch.unique(owners * stride + categories, return_inverse=True)
+        owner, category = pairs // stride, pairs % stride  # (U,) each
         # An OOV target category matches nothing: OOV behaviours share index 1 but not a category.
         matches = (
-            searchable_mask(batch.history_items)
-            & (batch.history_categories == target)
-            & (target >= FIRST_ID_INDEX)
+            searchable_mask(request.history_items[owner])
+            & (request.history_categories[owner] == category[:, None])
+            & (category[:, None] >= FIRST_ID_INDEX)
         )
-        length = batch.history_items.shape[1]
+        length = request.history_items.shape[1]
         recency = torch.arange(length, dtype=torch.float32, device=matches.device).expand(
             matches.shape
         )
-        positions, mask = top_k_positions(recency, matches, self.top_k)
-        return SearchSelection(positions=positions, mask=mask, cosines=None, auxiliary_logits=None)
+        positions, mask = top_k_positions(recency, matches, request.top_k)  # (U, K)
+        return SearchSelection(
+            positions=positions[inverse], mask=mask[inverse], cosines=None, auxiliary_logits=None
+        )

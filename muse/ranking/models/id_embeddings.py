@@ -9,6 +9,7 @@ DistributedModelParallel can shard the collection and fuse a row-wise optimiser 
 from __future__ import annotations
 
 import functools
+import logging
 
 import torch
 from torch import nn
@@ -19,6 +20,11 @@ from muse.ranking.models.feature_spec import FeatureSpec
 ITEM_TABLE = "item"
 CATEGORY_TABLE = "category"
 SEQUENCE_ROLES = ("target", "selected", "recent", "history")
+
+# Every KeyedJaggedTensor asks torch.fx's is_fx_tracing(), whose deprecation notice is for torchrec.
+logging.getLogger("torch.fx._symbolic_trace").addFilter(
+    lambda record: not record.getMessage().startswith("is_fx_tracing will return true")
+)
 
 
 def item_feature(role: str) -> str:

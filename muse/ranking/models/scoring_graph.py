@@ -3,6 +3,8 @@ ONNX export (dynamo exporter, dynamic batch, K and N axes)."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,6 +17,15 @@ SCORING_INPUT_NAMES = list(ScoringInputs._fields)
 SCORING_OUTPUT_NAMES = ["logits"]
 SELECTED_FIELDS = ("selected_items", "selected_categories", "selected_cosines", "selected_mask")
 RECENT_FIELDS = ("recent_items", "recent_categories", "recent_cosines", "recent_mask")
+
+# The exporter's op registry names every torchvision op it skips; no graph of ours uses them.
+logging.getLogger("torch.onnx._internal.exporter._registration").addFilter(
+    lambda record: not record.getMessage().startswith("torchvision is not installed")
+)
+# onnxscript's optimiser leaves multi-output Split nodes unfolded (still correct) and says so.
+logging.getLogger("onnxscript.optimizer._constant_folding").addFilter(
+    lambda record: not record.getMessage().startswith("Skipping constant folding for op Split")
+)
 
 
 class ScoringGraph(nn.Module):
@@ -82,15 +93,23 @@ def export_scoring_onnx(model: RankingModel, example: ScoringInputs, path: str |
     was_training = model.training
     model.eval()
     try:
-        torch.onnx.export(
-            ScoringGraph(model).eval(),
-            tuple(example),
-            str(path),
-            dynamo=True,
-            input_names=SCORING_INPUT_NAMES,
-            output_names=SCORING_OUTPUT_NAMES,
-            dynamic_shapes=dynamic_shapes,
-        )
+        with warnings.catch_warnings():
+            # torch's own decompositions trip its pytree LeafSpec deprecation: nothing of ours.
+            warnings.filterwarnings(
+                "ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning
+            )
+            # Inputs share one Dim per axis on purpose; the exporter notes it keeps one name each.
+            warnings.filterwarnings("ignore", r"# The axis name: \w+ will not be used", UserWarning)
+            torch.onnx.export(
+                ScoringGraph(model).eval(),
+                tuple(example),
+                str(path),
+                dynamo=True,
+                input_names=SCORING_INPUT_NAMES,
+                output_names=SCORING_OUTPUT_NAMES,
+                dynamic_shapes=dynamic_shapes,
+                verbose=False,  # no "[torch.onnx] ..." progress lines on stdout
+            )
     finally:
         model.train(was_training)
     return path

@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from muse.ranking.models.search_stage import SearchRequest, SearchSelection, top_k_positions
+from muse.ranking.models.search_stage import (
+    SearchRequest,
+    SearchSelection,
+    per_target,
+    top_k_positions,
+)
 from muse.search.embedding_table import searchable_mask
 
 
@@ -14,9 +19,8 @@ class SimHashSearch(nn.Module):
 
     projections: torch.Tensor
 
-    def __init__(self, multimodal_dim: int, bits: int, seed: int, top_k: int) -> None:
+    def __init__(self, multimodal_dim: int, bits: int, seed: int) -> None:
         super().__init__()
-        self.top_k = top_k
         generator = torch.Generator().manual_seed(seed)
         # A buffer, not a parameter: ETA's hash functions are fixed, and checkpoints carry them.
         self.register_buffer("projections", torch.randn(multimodal_dim, bits, generator=generator))
@@ -27,20 +31,30 @@ class SimHashSearch(nn.Module):
 
     @torch.no_grad()
     def forward(self, request: SearchRequest) -> SearchSelection:
-        """Returns positions/mask of shape (B, K), nearest code first; cosines left to the model."""
+        """Returns positions/mask of shape (B, C, K), nearest code first; cosines left to the model."""
         if request.target_multimodal is None:
-            raise ValueError("the SimHash search needs the target's MM embedding")
-        items = request.batch.history_items
+            raise ValueError("the SimHash search needs the targets' MM embeddings")
+        items = request.history_items
         # Each distinct item is hashed once (a batch's histories repeat items many times); the
         # codes are the same as hashing every position: codes(gather_normalized(items)).
         distinct, inverse = torch.unique(items, return_inverse=True)
         history_codes = self.codes(request.table.gather_normalized(distinct))[inverse]
-        target_codes = self.codes(request.target_multimodal).unsqueeze(1)
-        hamming = (history_codes != target_codes).sum(dim=-1).to(torch.float32)
-        length = items.shape[1]
+        target_codes = self.codes(request.target_multimodal)  # (B, C, bits)
+        hamming = (history_codes[:, None] != target_codes[:, :, None]).sum(dim=-1)  # (B, C, L)
+        batch, count, length = hamming.shape
         # Recency in [0, 0.5) breaks ties without ever outranking one bit of distance.
         recency = torch.arange(length, dtype=torch.float32, device=items.device) / (
             2.0 * max(length, 1)
         )
-        positions, mask = top_k_positions(recency - hamming, searchable_mask(items), self.top_k)
-        return SearchSelection(positions=positions, mask=mask, cosines=None, auxiliary_logits=None)
+        searchable, _ = request.per_target_histories()
+        positions, mask = top_k_positions(
+            (recency - hamming.to(torch.float32)).reshape(batch * count, length),
+            searchable_mask(searchable),
+            request.top_k,
+        )
+        return SearchSelection(
+            positions=per_target(positions, request),
+            mask=per_target(mask, request),
+            cosines=None,
+            auxiliary_logits=None,
+        )

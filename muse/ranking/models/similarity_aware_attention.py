@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from muse.ranking.models.ranking_config import SimilarityAwareVariant
+from muse.ranking.models.esu_config import AttentionVariant
 from muse.ranking.models.target_attention import IdTargetAttention
 
 
@@ -19,14 +19,14 @@ class SimilarityAwareAttention(IdTargetAttention):
     def __init__(
         self,
         width: int,
-        variant: SimilarityAwareVariant = SimilarityAwareVariant.CODE,
+        variant: AttentionVariant = AttentionVariant.CODE,
         temperature_init: float = 0.1,
         fusion_init: float = 1.0,
     ) -> None:
         super().__init__(width, variant)
         self.fusion = nn.Parameter(torch.full((3,), float(fusion_init)))
         self.temperature: nn.Parameter | None = None
-        if variant is SimilarityAwareVariant.CODE:
+        if variant is AttentionVariant.CODE:
             self.temperature = nn.Parameter(torch.tensor(float(temperature_init)))
 
     def logits_from_keys(

@@ -23,6 +23,11 @@ class SimTier(nn.Module):
         self.weight = nn.Parameter(torch.rand(self.num_bins))  # the official init: uniform [0, 1)
         self.register_buffer("bin_ids", torch.arange(self.num_bins), persistent=False)
 
+    @property
+    def output_width(self) -> int:
+        """One feature per bin."""
+        return self.num_bins
+
     def bins(self, cosines: torch.Tensor) -> torch.Tensor:
         """Bin index of each cosine. cosines: (B, K) float → (B, K) int64 in [0, num_bins)."""
         # fp rounding can give a self-cosine of 1.0000001; clamp so it bins like 1.0 everywhere.

@@ -11,27 +11,30 @@ import math
 import torch
 from torch import nn
 
+from muse.ranking.models.esu_config import AttentionVariant
 from muse.ranking.models.masked_pooling import attention_pool
-from muse.ranking.models.ranking_config import SimilarityAwareVariant
 
 
 class IdTargetAttention(nn.Module):
     """Target attention over ID embeddings of behaviours; output width = input width E."""
 
-    def __init__(
-        self, width: int, variant: SimilarityAwareVariant = SimilarityAwareVariant.CODE
-    ) -> None:
+    def __init__(self, width: int, variant: AttentionVariant = AttentionVariant.CODE) -> None:
         super().__init__()
         self.variant = variant
-        gated = variant is SimilarityAwareVariant.CODE
+        gated = variant is AttentionVariant.CODE
         self.query = nn.Linear(width, width, bias=gated)
         self.key = nn.Linear(width, width, bias=gated)
         self.value = nn.Linear(width, width, bias=gated)
         self.scale = 1.0 if gated else 1.0 / math.sqrt(width)
 
+    @property
+    def output_width(self) -> int:
+        """Width E of the pooled output (the values' width, that of the behaviours)."""
+        return self.value.out_features
+
     def project(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         projected = layer(x)
-        if self.variant is SimilarityAwareVariant.CODE:
+        if self.variant is AttentionVariant.CODE:
             return nn.functional.silu(projected)
         return projected
 
@@ -44,14 +47,10 @@ class IdTargetAttention(nn.Module):
         weight = torch.cat([self.key.weight, self.value.weight])
         bias = None if self.key.bias is None else torch.cat([self.key.bias, self.value.bias])
         projected = nn.functional.linear(behaviours, weight, bias)
-        if self.variant is SimilarityAwareVariant.CODE:
+        if self.variant is AttentionVariant.CODE:
             projected = nn.functional.silu(projected)
         keys, values = projected.split(self.key.out_features, dim=-1)
         return keys, values
-
-    def id_logits(self, target: torch.Tensor, behaviours: torch.Tensor) -> torch.Tensor:
-        """Scaled q·k. target: (B, E); behaviours: (B, L, E) → (B, L)."""
-        return self.id_logits_from_keys(target, self.project(self.key, behaviours))
 
     def id_logits_from_keys(self, target: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """Scaled q·k with keys already projected. target: (B, E); keys: (B, L, E) → (B, L)."""

@@ -18,8 +18,8 @@ import numpy as np
 
 from muse.core.atomic_write import atomic_directory
 from muse.core.errors import DataError
-from serving.behavior_store_log import fsync_directory
-from serving.behavior_store_tail import COLUMNS, STORE_EVENT_DTYPE, TailEntry
+from serving.behaviour_store_log import fsync_directory
+from serving.behaviour_store_tail import COLUMNS, STORE_EVENT_DTYPE, TailEntry
 
 FORMAT_VERSION = 1
 

@@ -15,10 +15,10 @@ from tqdm import tqdm
 
 from muse.core.metrics import auc, gauc, logloss
 from muse.ranking.batch import RankingBatch
-from muse.training.batch_builder import BatchBuilder
+from muse.ranking.training.batch_builder import BatchBuilder
+from muse.ranking.training.sample_table import SampleTable
 from muse.training.distributed import DistributedContext
 from muse.training.prefetch import Prefetcher
-from muse.training.sample_table import SampleTable
 from muse.training.sampler import EpochSampler
 
 
@@ -32,6 +32,13 @@ class Metrics(NamedTuple):
 
     def as_dict(self) -> dict[str, float | int]:
         return self._asdict()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, float]) -> Metrics:
+        """The metrics saved by :meth:`as_dict` (in a checkpoint or the validation history)."""
+        return cls(
+            float(data["auc"]), float(data["gauc"]), float(data["logloss"]), int(data["num_samples"])
+        )
 
 
 def compute_metrics(samples: SampleTable, probabilities: np.ndarray) -> Metrics:

@@ -1,4 +1,4 @@
-"""Plain per-row reference for :class:`muse.training.batch_builder.BatchBuilder` (tests compare them)."""
+"""Plain per-row reference for :class:`muse.ranking.training.batch_builder.BatchBuilder` (tests compare them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from features.dataset import Dataset
 from muse.core.ids import OOV_INDEX, PADDING_INDEX
 from muse.ranking.batch import RankingBatch
-from muse.training.sample_table import SampleTable
+from muse.ranking.training.sample_table import SampleTable
 
 
 def reference_batch(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from muse.core.errors import DataError
-from serving.behavior_store_log import (
+from serving.behaviour_store_log import (
     HEADER,
     LOG_EVENT_DTYPE,
-    BehaviorLogFile,
+    BehaviourLogFile,
     encode_record,
     read_log,
     truncate_log,
@@ -28,7 +28,7 @@ def events(*item_ids: int) -> np.ndarray:
 
 
 def write_records(path: Path, records: list[tuple[int, np.ndarray]]) -> list[int]:
-    log = BehaviorLogFile(path, generation=1)
+    log = BehaviourLogFile(path, generation=1)
     ends = [log.write(encode_record(user, batch)) for user, batch in records]
     log.sync(ends[-1])
     log.close()
@@ -70,7 +70,7 @@ def test_corrupt_or_zero_filled_tail_is_detected_and_truncated(tmp_path: Path) -
     truncate_log(path, contents.valid_bytes)
     assert path.stat().st_size == ends[0]
     # Appending after the truncation continues a clean log.
-    log = BehaviorLogFile(path, generation=1)
+    log = BehaviourLogFile(path, generation=1)
     log.sync(log.write(encode_record(3, events(99))))
     log.close()
     assert [r.user_id for r in read_log(path).records] == [1, 3]

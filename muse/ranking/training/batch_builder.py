@@ -2,7 +2,7 @@
 
 The fast path: per-row start/stop from the offsets, one (B, L) position matrix, one fancy-index
 gather per memory-mapped sequence array. Nothing is copied per sample; a plain per-row version
-lives in :mod:`muse.training.reference_batch` and a test compares the two.
+lives in :mod:`muse.ranking.training.reference_batch` and a test compares the two.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from features.dataset import Dataset
 from muse.core.errors import DataError
 from muse.core.ids import OOV_INDEX, PADDING_INDEX
 from muse.ranking.batch import RankingBatch
-from muse.training.sample_table import SampleTable
+from muse.ranking.training.sample_table import SampleTable
 
 
 class ItemLookup(NamedTuple):

@@ -17,7 +17,7 @@ class FsyncPolicy(enum.Enum):
 
 
 @dataclass(frozen=True)
-class LocalBehaviorStoreConfig:
+class LocalBehaviourStoreConfig:
     """Paths, the sequence cap, durability and compaction thresholds of the embedded store."""
 
     # A features.dataset directory: offline sequences (memory-mapped), users, vocabularies.

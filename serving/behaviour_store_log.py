@@ -115,7 +115,7 @@ def fsync_directory(directory: str | Path) -> None:
         os.close(handle)
 
 
-class BehaviorLogFile:
+class BehaviourLogFile:
     """One log file open for appending.
 
     :meth:`write` must be called under the store's lock (it orders records); :meth:`sync` is

@@ -1,6 +1,6 @@
 """The behaviour store interface: a user's lifelong history in, new behaviours out, durably.
 
-The server depends only on :class:`BehaviorStore`; :mod:`serving.local_behavior_store` is the
+The server depends only on :class:`BehaviourStore`; :mod:`serving.local_behaviour_store` is the
 embedded default (memory-mapped offline sequences + a local append-only log). A networked store
 implements the same three methods.
 """
@@ -13,7 +13,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 
-class BehaviorEvent(NamedTuple):
+class BehaviourEvent(NamedTuple):
     """One online behaviour, in raw ids as the caller knows them."""
 
     item_id: int
@@ -37,14 +37,14 @@ class UserHistory(NamedTuple):
 
 
 @runtime_checkable
-class BehaviorStore(Protocol):
+class BehaviourStore(Protocol):
     """Where lifelong histories live. Implementations are thread-safe."""
 
     def history(self, user_id: int) -> UserHistory:
         """The user's history; an unknown user gets empty arrays and version 0."""
         ...
 
-    def append(self, user_id: int, events: Sequence[BehaviorEvent]) -> int:
+    def append(self, user_id: int, events: Sequence[BehaviourEvent]) -> int:
         """Add events (oldest first) to the user's history; returns the new version.
 
         Returns only once the events are durable. Raises ``serving.errors.InvalidArgument`` naming

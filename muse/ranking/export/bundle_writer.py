@@ -1,4 +1,4 @@
-"""Write a model bundle (see :mod:`muse.export.bundle_format`) from a ranking model and its dataset.
+"""Write a ranking bundle (see :mod:`muse.ranking.export.bundle_layout`) from a model and its dataset.
 
 The bundle is built in a temporary sibling directory and renamed into place, so a crash never
 leaves a half-written bundle and a server never loads one.
@@ -20,55 +20,29 @@ from features.dataset import FORMAT_VERSION, Dataset
 from muse.core.atomic_write import atomic_directory
 from muse.core.config_loader import config_to_dict
 from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX, PADDING_INDEX
+from muse.core.task_kind import TaskKind
 from muse.export.bundle_format import (
-    BUNDLE_FORMAT_VERSION,
-    GRAPH_FILE,
-    ITEM_FEATURES_FILE,
     MANIFEST_FILE,
-    SERVABLE_SEARCH_KINDS,
-    USER_IDS_FILE,
-    USER_PROFILES_FILE,
-    VOCABULARY_DIRECTORY,
     ItemTableReference,
-    ServingRecipe,
     file_checksums,
+    manifest_header,
     sha256_of,
 )
 from muse.ranking.batch import RankingBatch
-from muse.ranking.models.ranking_config import LongTermAttention, RankingModelConfig, SearchKind
+from muse.ranking.export.bundle_layout import (
+    GRAPH_FILE,
+    ITEM_FEATURES_FILE,
+    USER_IDS_FILE,
+    USER_PROFILES_FILE,
+    VOCABULARY_DIRECTORY,
+)
+from muse.ranking.export.serving_recipe import serving_recipe
 from muse.ranking.models.ranking_model import RankingModel
 from muse.ranking.models.scoring_graph import export_scoring_onnx
 from muse.ranking.models.scoring_inputs import ScoringInputs
-from muse.training.batch_builder import item_lookup, profile_matrix
+from muse.ranking.training.batch_builder import item_lookup, profile_matrix
 
 EXAMPLE_BATCH = 4
-
-
-def serving_recipe(model: RankingModel) -> ServingRecipe:
-    """What the server computes before the graph for ``model``; rejects unservable first stages."""
-    config: RankingModelConfig = model.config
-    kind = config.search.kind.value
-    if kind not in SERVABLE_SEARCH_KINDS:
-        raise ValueError(
-            f"search.kind {kind!r} has learned weights in its first stage, which the server does not "
-            f"run; exportable kinds: {', '.join(SERVABLE_SEARCH_KINDS)}"
-        )
-    multimodal = config.uses_multimodal
-    selected_cosines = multimodal and (
-        config.search.kind is SearchKind.MULTIMODAL_COSINE
-        or config.long_term_attention is LongTermAttention.SIMILARITY_AWARE
-        or config.simtier_top_k
-    )
-    return ServingRecipe(
-        search=kind,
-        top_k=config.search.top_k if config.search.kind is not SearchKind.NONE else 0,
-        recent_length=config.recent_length,
-        uses_multimodal=multimodal,
-        recent_cosines=multimodal and config.simtier_recent,
-        selected_cosines=selected_cosines,
-        item_attributes=tuple(name for name, _ in model.features.item_attributes),
-        profile_features=tuple(name for name, _ in model.features.profile_features),
-    )
 
 
 def example_inputs(model: RankingModel, seed: int = 0) -> ScoringInputs:
@@ -153,7 +127,7 @@ def export_bundle(
             "".join(files[file] for file in sorted(files) if file.startswith(GRAPH_FILE)).encode()
         ).hexdigest()
         manifest = {
-            "bundle_format_version": BUNDLE_FORMAT_VERSION,
+            **manifest_header(TaskKind.RANKING),
             "name": name,
             "version": f"{name}@{graph_digest[:12]}",
             "created_unix": int(time.time()),

@@ -43,19 +43,19 @@ import numpy as np
 from features.dataset import Dataset
 from muse.core.atomic_write import atomic_file
 from muse.core.ids import OOV_INDEX, PADDING_INDEX
-from serving.behavior_store import BehaviorEvent, UserHistory
-from serving.behavior_store_log import (
+from serving.behaviour_store import BehaviourEvent, UserHistory
+from serving.behaviour_store_log import (
     LOG_EVENT_DTYPE,
-    BehaviorLogFile,
+    BehaviourLogFile,
     encode_record,
     fsync_directory,
     read_log,
     truncate_log,
 )
-from serving.behavior_store_segment import Segment, merge_segment, write_segment
-from serving.behavior_store_tail import COLUMNS, STORE_EVENT_DTYPE, TailEntry
+from serving.behaviour_store_segment import Segment, merge_segment, write_segment
+from serving.behaviour_store_tail import COLUMNS, STORE_EVENT_DTYPE, TailEntry
 from serving.errors import InvalidArgument, Overloaded
-from serving.local_behavior_store_config import FsyncPolicy, LocalBehaviorStoreConfig
+from serving.local_behaviour_store_config import FsyncPolicy, LocalBehaviourStoreConfig
 
 LOGGER = logging.getLogger(__name__)
 STATE_FILE = "CURRENT"
@@ -65,7 +65,7 @@ _SEGMENT_NAME = re.compile(r"^segment-(\d{8})$")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-class BehaviorStoreStats(NamedTuple):
+class BehaviourStoreStats(NamedTuple):
     """Sizes for metrics and tests."""
 
     tail_events: int
@@ -81,10 +81,10 @@ class _State(NamedTuple):
     log_generation: int  # logs with this generation or later are replayed
 
 
-class LocalBehaviorStore:
-    """Embedded, durable :class:`serving.behavior_store.BehaviorStore` on local disk."""
+class LocalBehaviourStore:
+    """Embedded, durable :class:`serving.behaviour_store.BehaviourStore` on local disk."""
 
-    def __init__(self, config: LocalBehaviorStoreConfig) -> None:
+    def __init__(self, config: LocalBehaviourStoreConfig) -> None:
         self.config = config
         self.directory = Path(config.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ class LocalBehaviorStore:
         self._lock = threading.Lock()
         self._compaction_lock = threading.Lock()
         self._segment: Segment
-        self._log: BehaviorLogFile
+        self._log: BehaviourLogFile
         self._state: _State
         self._tail: dict[int, TailEntry] = {}
         self._frozen: dict[int, TailEntry] = {}
@@ -115,7 +115,7 @@ class LocalBehaviorStore:
             self._lock_handle.close()
             raise
         self._thread = threading.Thread(
-            target=self._compaction_loop, name="behavior-compaction", daemon=True
+            target=self._compaction_loop, name="behaviour-compaction", daemon=True
         )
         self._thread.start()
         if self._needs_compaction():
@@ -151,10 +151,10 @@ class LocalBehaviorStore:
         items, categories = _last(parts, self.config.max_length)
         return UserHistory(items, categories, version)
 
-    def stats(self) -> BehaviorStoreStats:
+    def stats(self) -> BehaviourStoreStats:
         """Current sizes of the tail, segment and live log."""
         with self._lock:
-            return BehaviorStoreStats(
+            return BehaviourStoreStats(
                 tail_events=self._tail_events + sum(e.stored for e in self._frozen.values()),
                 tail_users=len(self._tail.keys() | self._frozen.keys()),
                 segment_users=self._segment.num_users,
@@ -165,7 +165,7 @@ class LocalBehaviorStore:
 
     # ---------------------------------------------------------------------------- writes
 
-    def append(self, user_id: int, events: Sequence[BehaviorEvent]) -> int:
+    def append(self, user_id: int, events: Sequence[BehaviourEvent]) -> int:
         """Durably add ``events`` (oldest first) to the user's history; returns the new version."""
         user_id = _int64("user_id", user_id)
         if len(events) > self.config.max_events_per_append:
@@ -213,7 +213,7 @@ class LocalBehaviorStore:
                 if self._closed or not self._tail:
                     return False
                 old_log = self._log
-                self._log = BehaviorLogFile(
+                self._log = BehaviourLogFile(
                     self._log_path(old_log.generation + 1), old_log.generation + 1
                 )
                 frozen, self._frozen = self._tail, self._tail
@@ -254,7 +254,7 @@ class LocalBehaviorStore:
             finally:
                 self._lock_handle.close()
 
-    def __enter__(self) -> LocalBehaviorStore:
+    def __enter__(self) -> LocalBehaviourStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -321,7 +321,7 @@ class LocalBehaviorStore:
         for generation in generations:
             self._replay(self._log_path(generation))
         next_generation = max([self._state.log_generation - 1, *generations]) + 1
-        self._log = BehaviorLogFile(self._log_path(next_generation), next_generation)
+        self._log = BehaviourLogFile(self._log_path(next_generation), next_generation)
 
     def _replay(self, path: Path) -> None:
         contents = read_log(path)

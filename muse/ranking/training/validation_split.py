@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from muse.training.sample_table import SampleTable
-from muse.training.train_config import ValidationSplit
+from muse.ranking.training.sample_table import SampleTable
+from muse.ranking.training.train_config import ValidationSplit
 
 
 class SplitRows(NamedTuple):

@@ -9,14 +9,17 @@ from pathlib import Path
 from features.dataset import Dataset
 from muse.core.atomic_write import write_text_atomic
 from muse.core.config_loader import config_from_dict, config_to_dict, dump_toml
-from muse.training.batch_builder import BatchBuilder
+from muse.ranking.models.ranking_model import build_ranking_model
+from muse.ranking.training.batch_builder import BatchBuilder
+from muse.ranking.training.evaluation import Metrics, compute_metrics, predict
+from muse.ranking.training.model_construction import ModelFactory, prepare_model
+from muse.ranking.training.prediction_file import write_predictions
+from muse.ranking.training.sample_table import SampleTable
+from muse.ranking.training.train_config import TrainConfig
 from muse.training.checkpoint import load_checkpoint
 from muse.training.distributed import DistributedContext
-from muse.training.evaluation import Metrics, compute_metrics, evaluate_samples
-from muse.training.prepared_model import ModelFactory, load_model_state, prepare_model
+from muse.training.prepared_model import load_model_state
 from muse.training.run_directory import CONFIG_FILE, METRICS_FILE, RunDirectory
-from muse.training.sample_table import SampleTable
-from muse.training.train_config import TrainConfig
 
 
 def evaluate(
@@ -26,12 +29,15 @@ def evaluate(
     split: str = "test",
     batch_size: int | None = None,
     progress: bool = False,
-    model_factory: ModelFactory | None = None,
+    model_factory: ModelFactory = build_ranking_model,
+    predictions: str | Path | None = None,
 ) -> Metrics:
     """Score every ``split`` sample of ``dataset`` (default: the one trained on) with ``checkpoint``.
 
     Writes ``metrics.json`` to ``out`` (default: the checkpoint's run directory, beside its
-    ``config.toml``); with ``out`` given, the resolved config is written there too.
+    ``config.toml``); with ``out`` given, the resolved config is written there too. With
+    ``predictions``, also writes every sample's probability there (see
+    :mod:`muse.ranking.training.prediction_file`).
     """
     payload = load_checkpoint(checkpoint)
     config = config_from_dict(TrainConfig, payload["config"], source=str(checkpoint))
@@ -43,13 +49,17 @@ def evaluate(
     context = DistributedContext.from_environment(settings.device)
     try:
         data = Dataset(config.data.dataset)
-        extra = {} if model_factory is None else {"model_factory": model_factory}
         prepared = prepare_model(
-            config.model, data, context, settings.sparse_learning_rate, settings.sparse_eps, **extra
+            config.model,
+            data,
+            context,
+            settings.sparse_learning_rate,
+            settings.sparse_eps,
+            model_factory,
         )
         load_model_state(prepared, payload["model"])
         samples = SampleTable.load(data, split)
-        metrics = evaluate_samples(
+        probabilities = predict(
             prepared.module,
             BatchBuilder(data, config.data.max_history_length),
             samples,
@@ -59,6 +69,7 @@ def evaluate(
             progress,
             description=split,
         )
+        metrics = compute_metrics(samples, probabilities)
         oracle = None
         probability = data.click_probability() if split == "test" else None
         if probability is not None:
@@ -78,6 +89,8 @@ def evaluate(
                 "step": payload.get("step", payload.get("progress", {}).get("step")),
             }
             write_text_atomic(target / METRICS_FILE, json.dumps(report, indent=2) + "\n")
+            if predictions is not None:
+                write_predictions(predictions, data, samples, probabilities)
         context.barrier()
         return metrics
     finally:

@@ -17,12 +17,12 @@ import pytest
 from features.dataset import DatasetParts, write_dataset
 from features.vocabulary import Vocabulary
 from muse.core.ids import OOV_INDEX
-from serving import local_behavior_store
-from serving.behavior_store import BehaviorEvent, BehaviorStore, UserHistory
-from serving.behavior_store_tail import STORE_EVENT_DTYPE, TailEntry
+from serving import local_behaviour_store
+from serving.behaviour_store import BehaviourEvent, BehaviourStore, UserHistory
+from serving.behaviour_store_tail import STORE_EVENT_DTYPE, TailEntry
 from serving.errors import InvalidArgument, Overloaded
-from serving.local_behavior_store import LocalBehaviorStore
-from serving.local_behavior_store_config import FsyncPolicy, LocalBehaviorStoreConfig
+from serving.local_behaviour_store import LocalBehaviourStore
+from serving.local_behaviour_store_config import FsyncPolicy, LocalBehaviourStoreConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEM_IDS = np.arange(1000, 2000, dtype=np.int64)  # item raw id 1000 + k has index k + 2
@@ -75,12 +75,12 @@ def write_fixture_dataset(target: Path, item_ids: np.ndarray = ITEM_IDS) -> Path
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fixture_dataset(tmp_path_factory.mktemp("behavior") / "dataset")
+    return write_fixture_dataset(tmp_path_factory.mktemp("behaviour") / "dataset")
 
 
-def open_store(dataset: Path, directory: Path, **options: object) -> LocalBehaviorStore:
-    return LocalBehaviorStore(
-        LocalBehaviorStoreConfig(dataset=dataset, directory=directory, **options)
+def open_store(dataset: Path, directory: Path, **options: object) -> LocalBehaviourStore:
+    return LocalBehaviourStore(
+        LocalBehaviourStoreConfig(dataset=dataset, directory=directory, **options)
     )
 
 
@@ -89,11 +89,11 @@ def offline_items(user_row: int) -> list[int]:
     return [item_index(1000 + 7 * k) for k in range(start, start + int(LENGTHS[user_row]))]
 
 
-def clicks(*raw_items: int, start: int = 1_700_000_000) -> list[BehaviorEvent]:
-    return [BehaviorEvent(item, start + k) for k, item in enumerate(raw_items)]
+def clicks(*raw_items: int, start: int = 1_700_000_000) -> list[BehaviourEvent]:
+    return [BehaviourEvent(item, start + k) for k, item in enumerate(raw_items)]
 
 
-def snapshot(store: BehaviorStore, users: list[int]) -> dict[int, tuple[list[int], list[int], int]]:
+def snapshot(store: BehaviourStore, users: list[int]) -> dict[int, tuple[list[int], list[int], int]]:
     return {
         user: (history.items.tolist(), history.categories.tolist(), history.version)
         for user, history in ((u, store.history(u)) for u in users)
@@ -102,7 +102,7 @@ def snapshot(store: BehaviorStore, users: list[int]) -> dict[int, tuple[list[int
 
 def test_offline_histories_and_unknown_users(dataset: Path, tmp_path: Path) -> None:
     with open_store(dataset, tmp_path) as store:
-        assert isinstance(store, BehaviorStore)
+        assert isinstance(store, BehaviourStore)
         history = store.history(10)
         assert isinstance(history, UserHistory)
         assert history.items.tolist() == offline_items(0) and history.version == 0
@@ -119,10 +119,10 @@ def test_append_then_read_maps_ids_and_bumps_the_version(dataset: Path, tmp_path
         version = store.append(
             10,
             [
-                BehaviorEvent(1005, 1),
-                BehaviorEvent(99_999, 2),  # unknown item → OOV item and category
-                BehaviorEvent(88_888, 3, category_id=502),  # unknown item, known category
-                BehaviorEvent(1006, 4, category_id=7777),  # a named unknown category is OOV
+                BehaviourEvent(1005, 1),
+                BehaviourEvent(99_999, 2),  # unknown item → OOV item and category
+                BehaviourEvent(88_888, 3, category_id=502),  # unknown item, known category
+                BehaviourEvent(1006, 4, category_id=7777),  # a named unknown category is OOV
             ],
         )
         history = store.history(10)
@@ -225,14 +225,14 @@ def test_torn_tail_record_is_truncated_not_fatal(dataset: Path, tmp_path: Path) 
 def test_acknowledged_appends_survive_kill_9(dataset: Path, tmp_path: Path) -> None:
     child = f"""
 import sys
-from serving.behavior_store import BehaviorEvent
-from serving.local_behavior_store import LocalBehaviorStore
-from serving.local_behavior_store_config import LocalBehaviorStoreConfig
-store = LocalBehaviorStore(LocalBehaviorStoreConfig(
+from serving.behaviour_store import BehaviourEvent
+from serving.local_behaviour_store import LocalBehaviourStore
+from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
+store = LocalBehaviourStore(LocalBehaviourStoreConfig(
     dataset={str(dataset)!r}, directory={str(tmp_path)!r}, compact_after_events=40))
 i = 0
 while True:
-    store.append(100 + i % 3, [BehaviorEvent(1000 + i, i)])
+    store.append(100 + i % 3, [BehaviourEvent(1000 + i, i)])
     print(i, flush=True)
     i += 1
 """
@@ -272,7 +272,7 @@ def test_concurrent_appends_reads_and_background_compaction(dataset: Path, tmp_p
         def write(writer: int) -> None:
             for k in range(per_writer):
                 store.append(300 + writer, clicks(1000 + k))
-                store.append(400, [BehaviorEvent(1000 + writer, k)])
+                store.append(400, [BehaviourEvent(1000 + writer, k)])
 
         def read() -> None:
             # Online-only users: length always equals the version, whatever compaction is doing.
@@ -330,9 +330,9 @@ def test_bad_input_names_the_field(dataset: Path, tmp_path: Path) -> None:
     with open_store(dataset, tmp_path, max_events_per_append=3) as store:
         cases = [
             (2**63, clicks(1000), "user_id"),
-            (1, [BehaviorEvent(1000, -5)], "behaviors[0].timestamp"),
-            (1, [BehaviorEvent(1000, 1), BehaviorEvent("x", 1)], "behaviors[1].item_id"),  # type: ignore[arg-type]
-            (1, [BehaviorEvent(1000, 1, category_id=2**64)], "behaviors[0].category_id"),
+            (1, [BehaviourEvent(1000, -5)], "behaviors[0].timestamp"),
+            (1, [BehaviourEvent(1000, 1), BehaviourEvent("x", 1)], "behaviors[1].item_id"),  # type: ignore[arg-type]
+            (1, [BehaviourEvent(1000, 1, category_id=2**64)], "behaviors[0].category_id"),
             (1, clicks(1, 2, 3, 4), "behaviors"),
         ]
         for user, events, field in cases:
@@ -367,7 +367,7 @@ def test_one_process_per_directory_and_fsync_policy(dataset: Path, tmp_path: Pat
 
 def test_store_modules_never_import_torch() -> None:
     code = (
-        "import sys, serving.behavior_store, serving.local_behavior_store; "
+        "import sys, serving.behaviour_store, serving.local_behaviour_store; "
         "assert 'torch' not in sys.modules and not any(m.startswith('muse.training') for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -419,7 +419,7 @@ def test_a_failed_compaction_keeps_every_event_visible(
             store.append(555, clicks(1002))  # arrives while the compaction runs
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(local_behavior_store, "merge_segment", disk_full)
+        monkeypatch.setattr(local_behaviour_store, "merge_segment", disk_full)
         with pytest.raises(OSError):
             store.compact()
         items, _, version = snapshot(store, [555])[555]

@@ -9,12 +9,12 @@ import torch
 
 from features.dataset import Dataset
 from muse.core.config_loader import config_from_dict
-from muse.export.bundle_writer import export_bundle
+from muse.ranking.export.bundle_writer import export_bundle
 from muse.ranking.models.feature_spec import FeatureSpec
 from muse.ranking.models.ranking_model import RankingModel, build_ranking_model
+from muse.ranking.training.train_config import TrainConfig
 from muse.search import EmbeddingTable
 from muse.training.checkpoint import load_checkpoint
-from muse.training.train_config import TrainConfig
 
 # Prefixes a state dict gains when saved from a wrapped (distributed) model.
 _WRAPPER_PREFIXES = ("_dmp_wrapped_module.", "module.")

@@ -1,0 +1,1 @@
+"""The ranking service: its servicer, transport-free engine, request features and client."""
