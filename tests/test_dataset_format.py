@@ -12,29 +12,23 @@ from features.dataset import Dataset, DatasetParts, write_dataset
 from features.vocabulary import Vocabulary
 from muse.core.errors import DataError
 from muse.core.ids import OOV_INDEX
+from tests.dataset_factory import RawDataset, Samples
 
 
-def _parts(num_items: int = 5) -> DatasetParts:
-    item_vocab = Vocabulary.from_ids(np.array([-9, 4, 17, 3, 8][:num_items]))
-    category_vocab = Vocabulary.from_ids(np.array([100, 200]))
-    embeddings = np.zeros((len(item_vocab), 4), dtype=np.int8)
-    embeddings[2:] = np.arange(num_items * 4, dtype=np.int8).reshape(num_items, 4)
-    return DatasetParts(
-        vocabularies={"item": item_vocab, "category": category_vocab},
-        items=pl.DataFrame({"item_index": np.arange(2, 2 + num_items, dtype=np.int32)}),
-        item_embeddings=embeddings,
-        sequence_offsets=np.array([0, 3, 3, 5]),
-        sequence_items=np.array([2, 3, 4, 5, 6], dtype=np.int32),
-        sequence_categories=np.array([2, 2, 3, 3, 2], dtype=np.int32),
-        sequence_timestamps=np.array([1, 2, 3, 1, 2]),
-        users=pl.DataFrame({"user_index": np.arange(3, dtype=np.int32), "user_id": [11, 12, 13]}),
-        samples={
-            "train": pl.DataFrame(
-                {"user_index": [0, 2], "item_index": [3, 4], "label": [1, 0], "history_end": [2, 1], "timestamp": [3, 2]}
-            )
-        },
+def _parts() -> DatasetParts:
+    """Users 11 (3 behaviours), 12 (none) and 13 (2); items -9, 3, 4, 8, 17 get indices 2 … 6."""
+    return RawDataset(
+        item_ids=[-9, 4, 17, 3, 8],
+        item_categories=[100, 200, 100, 100, 200],
+        item_embeddings=np.arange(20, dtype=np.int8).reshape(5, 4),
         embedding_scale=1 / 127,
-    )
+        user_ids=[11, 12, 13],
+        histories=[[-9, 3, 4], [], [8, 17]],
+        history_timestamps=[[1, 2, 3], [], [1, 2]],
+        samples={
+            "train": Samples(users=[0, 2], items=[3, 4], labels=[1, 0], history_end=[2, 1], timestamps=[3, 2])
+        },
+    ).parts()
 
 
 def test_round_trip_is_memory_mapped(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.dataset import Dataset, DatasetParts, write_dataset
 from features.embedding_reader import (
     EmbeddingSourceConfig,
     EmbeddingStorage,
@@ -17,6 +16,7 @@ from features.embedding_reader import (
     read_item_embeddings,
 )
 from features.vocabulary import Vocabulary
+from tests.dataset_factory import RawDataset
 
 TableWriter = Callable[..., Path]
 
@@ -89,20 +89,12 @@ def test_written_table_is_memory_mapped(tmp_path: Path, table_writer: TableWrite
         {"item_id": [1, 2], "embedding": [[1, 2, 3], [4, 5, 6]]},
         schema={"item_id": pl.Int64, "embedding": pl.List(pl.Int8)},
     )
-    vocabulary = Vocabulary.from_ids(np.array([1, 2]))
+    item_ids = np.array([1, 2])
+    vocabulary = Vocabulary.from_ids(item_ids)
     table, scale = _read(EmbeddingSourceConfig(path=path), vocabulary)
-    parts = DatasetParts(
-        vocabularies={"item": vocabulary, "category": Vocabulary.from_ids()},
-        items=pl.DataFrame({"item_index": [2, 3]}),
-        item_embeddings=table,
-        sequence_offsets=np.array([0]),
-        sequence_items=np.zeros(0, np.int32),
-        sequence_categories=np.zeros(0, np.int32),
-        sequence_timestamps=np.zeros(0, np.int64),
-        users=pl.DataFrame({"user_index": pl.Series([], dtype=pl.Int32)}),
-        samples={},
-        embedding_scale=scale,
+    rows = table[vocabulary.lookup(item_ids)]
+    dataset = RawDataset(item_ids=item_ids, item_embeddings=rows, embedding_scale=scale).write(
+        tmp_path / "dataset"
     )
-    dataset = Dataset(write_dataset(parts, tmp_path / "dataset"))
     assert isinstance(dataset.item_embeddings, np.memmap)
     assert dataset.item_embeddings[3].tolist() == [4, 5, 6]

@@ -6,11 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 
-from features.dataset import Dataset, DatasetParts, write_dataset
-from features.vocabulary import Vocabulary
 from muse.core.config_loader import config_from_dict, load_config
 from muse.core.errors import ConfigError
 from muse.ranking.models import (
@@ -27,6 +24,7 @@ from muse.ranking.models import (
     SimTierConfig,
 )
 from muse.ranking.models.simtier import SimTier
+from tests.dataset_factory import RawDataset
 from tests.models.tiny_models import CONFIG_DIR, CONFIG_NAMES, load_model_config
 
 EXPECTED_CONFIGS = {
@@ -131,26 +129,17 @@ def test_inconsistent_compositions_are_rejected() -> None:
 
 
 def test_feature_spec_from_dataset(tmp_path: Path) -> None:
-    items = Vocabulary.from_ids(np.arange(10, 15))
-    parts = DatasetParts(
-        vocabularies={
-            "item": items,
-            "category": Vocabulary.from_ids(np.array([1, 2, 3])),
-            "city": Vocabulary.from_ids(np.array([7, 8])),
-            "profile_age": Vocabulary.from_ids(np.arange(4)),
-        },
-        items=pl.DataFrame({"item_index": np.arange(2, 7, dtype=np.int32)}),
-        item_embeddings=np.zeros((len(items), 8), dtype=np.int8),
-        sequence_offsets=np.array([0, 2]),
-        sequence_items=np.array([2, 3], dtype=np.int32),
-        sequence_categories=np.array([2, 2], dtype=np.int32),
-        sequence_timestamps=np.array([1, 2]),
-        users=pl.DataFrame({"user_index": np.zeros(1, dtype=np.int32), "user_id": [5]}),
-        samples={},
-        item_attributes=("city",),
-        profile_features=("profile_age",),
-    )
-    spec = FeatureSpec.from_dataset(Dataset(write_dataset(parts, tmp_path / "ds")))
+    dataset = RawDataset(
+        item_ids=np.arange(10, 15),
+        item_categories=[1, 2, 3, 1, 1],
+        item_attributes={"city": [7, 8, 7, 7, 8]},
+        item_embeddings=np.zeros((5, 8), dtype=np.int8),
+        user_ids=[5],
+        histories=[[10, 11]],
+        profiles={"age": [0]},
+        vocabularies={"profile_age": np.arange(4)},  # ages nobody has still take rows
+    ).write(tmp_path / "ds")
+    spec = FeatureSpec.from_dataset(dataset)
     assert spec == FeatureSpec(
         item_vocabulary_size=7,
         category_vocabulary_size=5,

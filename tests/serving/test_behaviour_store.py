@@ -11,11 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 
-from features.dataset import DatasetParts, write_dataset
-from features.vocabulary import Vocabulary
 from muse.core.ids import OOV_INDEX
 from serving import local_behaviour_store
 from serving.behaviour_store import BehaviourEvent, BehaviourStore, UserHistory
@@ -23,6 +20,7 @@ from serving.behaviour_store_tail import STORE_EVENT_DTYPE, TailEntry
 from serving.errors import InvalidArgument, Overloaded
 from serving.local_behaviour_store import LocalBehaviourStore
 from serving.local_behaviour_store_config import FsyncPolicy, LocalBehaviourStoreConfig
+from tests.dataset_factory import RawDataset, Samples
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEM_IDS = np.arange(1000, 2000, dtype=np.int64)  # item raw id 1000 + k has index k + 2
@@ -42,34 +40,19 @@ def category_of_item(raw: int) -> int:
 
 
 def write_fixture_dataset(target: Path, item_ids: np.ndarray = ITEM_IDS) -> Path:
-    vocabulary = Vocabulary(item_ids)
-    indices = vocabulary.lookup(item_ids)
-    items = pl.DataFrame(
-        {
-            "item_index": indices,
-            "item_id": item_ids,
-            "category_index": ((item_ids % 4) + 2).astype(np.int32),
-        }
-    )
-    offsets = np.concatenate([[0], np.cumsum(LENGTHS)]).astype(np.int64)
-    sequence_raw = 1000 + np.arange(offsets[-1], dtype=np.int64) * 7
-    sample = pl.DataFrame(
-        {"user_index": [0], "item_index": [2], "label": [1], "history_end": [1], "timestamp": [1]}
-    )
-    write_dataset(
-        DatasetParts(
-            vocabularies={"item": vocabulary, "category": Vocabulary(CATEGORY_IDS)},
-            items=items,
-            item_embeddings=np.zeros((len(vocabulary), 4), dtype=np.float16),
-            sequence_offsets=offsets,
-            sequence_items=vocabulary.lookup(sequence_raw),
-            sequence_categories=((sequence_raw % 4) + 2).astype(np.int32),
-            sequence_timestamps=np.arange(offsets[-1], dtype=np.int64),
-            users=pl.DataFrame({"user_index": np.arange(4, dtype=np.int32), "user_id": USER_IDS}),
-            samples={"train": sample, "test": sample},
-        ),
-        target,
-    )
+    """Item raw r has category raw 500 + r % 4; the offline behaviours are items 1000, 1007, 1014, …"""
+    behaviours = np.split(1000 + 7 * np.arange(LENGTHS.sum()), np.cumsum(LENGTHS)[:-1])
+    sample = Samples(users=[0], items=item_ids[:1], labels=[1], history_end=[1], timestamps=[1])
+    RawDataset(
+        item_ids=item_ids,
+        item_categories=500 + item_ids % 4,
+        item_embeddings=np.zeros((item_ids.size, 4), dtype=np.float16),
+        user_ids=USER_IDS,
+        histories=behaviours,
+        history_categories=[500 + row % 4 for row in behaviours],  # known even for an OOV item
+        vocabularies={"category": CATEGORY_IDS},
+        samples={"train": sample, "test": sample},
+    ).write(target)
     return target
 
 

@@ -1,7 +1,8 @@
 """A tiny dataset and untrained ranking models for export and serving tests (seconds to build).
 
-The dataset is written through the real writer: 300 items in 12 categories with one attribute,
-16-d int8 MM embeddings, 40 users with histories of 0 to 120 behaviours and one profile feature.
+The dataset is built from raw ids (tests.dataset_factory) and written through the real writer:
+300 items in 12 categories with one attribute, 16-d int8 MM embeddings, 40 users with histories of
+0 to 120 behaviours (about 5% on an item outside the catalogue, so OOV) and one profile feature.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import polars as pl
 import torch
 
-from features.dataset import Dataset, DatasetParts, write_dataset
-from features.vocabulary import Vocabulary
-from muse.core.ids import FIRST_ID_INDEX
+from features.dataset import Dataset
 from muse.ranking.batch import RankingBatch
 from muse.ranking.models.esu_config import (
     EsuConfig,
@@ -31,13 +29,18 @@ from muse.ranking.models.feature_spec import FeatureSpec
 from muse.ranking.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
 from muse.ranking.models.ranking_model import RankingModel, build_ranking_model
 from muse.search import EmbeddingTable
+from tests.dataset_factory import RawDataset, Samples
 
 NUM_ITEMS = 300
 NUM_CATEGORIES = 12
 NUM_USERS = 40
 DIM = 16
-ITEM_IDS = np.arange(1000, 1000 + NUM_ITEMS, dtype=np.int64)
-USER_IDS = np.arange(1, NUM_USERS + 1, dtype=np.int64)
+ITEM_IDS = np.arange(1000, 1000 + NUM_ITEMS, dtype=np.int64)  # item raw 1000 + k has index k + 2
+CATEGORY_IDS = np.arange(50, 50 + NUM_CATEGORIES, dtype=np.int64)
+CITY_IDS = np.arange(5, dtype=np.int64)
+AGE_IDS = np.arange(4, dtype=np.int64)
+USER_IDS = np.arange(1, NUM_USERS + 1, dtype=np.int64)  # user raw u is row u − 1
+UNSEEN_ITEM = 999  # a behaviour on an item outside the catalogue (OOV item and category)
 # Users with a known history shape: empty, shorter than K, longer than K.
 EMPTY_USER, SHORT_USER, LONG_USER = 1, 2, 3
 
@@ -45,76 +48,34 @@ EMPTY_USER, SHORT_USER, LONG_USER = 1, 2, 3
 def write_tiny_dataset(target: Path, seed: int = 0) -> Dataset:
     """Write the tiny dataset to ``target`` and open it."""
     rng = np.random.default_rng(seed)
-    item_vocabulary = Vocabulary(ITEM_IDS)
-    category_vocabulary = Vocabulary(np.arange(50, 50 + NUM_CATEGORIES, dtype=np.int64))
-    city_vocabulary = Vocabulary(np.arange(5, dtype=np.int64))
-    age_vocabulary = Vocabulary(np.arange(4, dtype=np.int64))
-    item_category = rng.integers(FIRST_ID_INDEX, len(category_vocabulary), NUM_ITEMS)
-    items = pl.DataFrame(
-        {
-            "item_index": np.arange(FIRST_ID_INDEX, FIRST_ID_INDEX + NUM_ITEMS, dtype=np.int32),
-            "item_id": ITEM_IDS,
-            "category_index": item_category.astype(np.int32),
-            "city_index": rng.integers(FIRST_ID_INDEX, len(city_vocabulary), NUM_ITEMS).astype(
-                np.int32
-            ),
-        }
-    )
-    embeddings = rng.integers(-127, 128, (len(item_vocabulary), DIM)).astype(np.int8)
-    embeddings[:FIRST_ID_INDEX] = 0
+    item_categories = CATEGORY_IDS[rng.integers(0, NUM_CATEGORIES, NUM_ITEMS)]
+    item_cities = CITY_IDS[rng.integers(0, CITY_IDS.size, NUM_ITEMS)]
+    # Two spare rows are drawn and dropped: they keep the later draws the tests were written on.
+    embeddings = rng.integers(-127, 128, (NUM_ITEMS + 2, DIM)).astype(np.int8)[2:]
     lengths = rng.integers(0, 121, NUM_USERS)
     lengths[EMPTY_USER - 1], lengths[SHORT_USER - 1], lengths[LONG_USER - 1] = 0, 3, 120
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    history_items = rng.integers(FIRST_ID_INDEX, len(item_vocabulary), int(offsets[-1])).astype(
-        np.int32
+    behaviours = ITEM_IDS[rng.integers(0, NUM_ITEMS, int(lengths.sum()))]
+    behaviours[rng.random(behaviours.size) < 0.05] = UNSEEN_ITEM  # some OOV behaviours
+    ages = AGE_IDS[rng.integers(0, AGE_IDS.size, NUM_USERS)]
+    sample_users = np.repeat(np.arange(NUM_USERS), 2)
+    samples = Samples(
+        users=sample_users,
+        items=ITEM_IDS[rng.integers(0, NUM_ITEMS, sample_users.size)],
+        labels=rng.integers(0, 2, sample_users.size),
     )
-    history_items[rng.random(history_items.size) < 0.05] = 1  # some OOV behaviours
-    history_categories = np.where(
-        history_items >= FIRST_ID_INDEX, item_category[history_items - FIRST_ID_INDEX], 1
-    )
-    users = pl.DataFrame(
-        {
-            "user_index": np.arange(NUM_USERS, dtype=np.int32),
-            "user_id": USER_IDS,
-            "profile_age": rng.integers(FIRST_ID_INDEX, len(age_vocabulary), NUM_USERS).astype(
-                np.int32
-            ),
-        }
-    )
-    sample_users = np.repeat(np.arange(NUM_USERS, dtype=np.int32), 2)
-    samples = pl.DataFrame(
-        {
-            "user_index": sample_users,
-            "item_index": rng.integers(
-                FIRST_ID_INDEX, len(item_vocabulary), sample_users.size
-            ).astype(np.int32),
-            "label": rng.integers(0, 2, sample_users.size).astype(np.int8),
-            "history_end": lengths[sample_users],
-            "timestamp": np.arange(sample_users.size, dtype=np.int64),
-        }
-    )
-    parts = DatasetParts(
-        vocabularies={
-            "item": item_vocabulary,
-            "category": category_vocabulary,
-            "city": city_vocabulary,
-            "profile_age": age_vocabulary,
-        },
-        items=items,
+    return RawDataset(
+        item_ids=ITEM_IDS,
+        item_categories=item_categories,
+        item_attributes={"city": item_cities},
         item_embeddings=embeddings,
-        sequence_offsets=offsets,
-        sequence_items=history_items,
-        sequence_categories=history_categories.astype(np.int32),
-        sequence_timestamps=np.arange(int(offsets[-1]), dtype=np.int64),
-        users=users,
-        samples={"train": samples, "test": samples},
         embedding_scale=1 / 127,
-        item_attributes=("city",),
-        profile_features=("profile_age",),
+        user_ids=USER_IDS,
+        histories=np.split(behaviours, np.cumsum(lengths)[:-1]),
+        profiles={"age": ages},
+        samples={"train": samples, "test": samples},
+        vocabularies={"category": CATEGORY_IDS, "city": CITY_IDS, "profile_age": AGE_IDS},
         source={"kind": "tiny test world"},
-    )
-    write_dataset(parts, target)
-    return Dataset(target)
+    ).write(target)
 
 
 def muse_config(top_k: int = 8, recent_length: int = 6) -> RankingModelConfig:

@@ -17,11 +17,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.dataset import DatasetParts, write_dataset
-from features.vocabulary import Vocabulary
-from muse.core.ids import FIRST_ID_INDEX
 from muse.ranking.models.ranking_config import RankingModelConfig
 from muse.ranking.training.train_config import DataConfig, RankingTrainingConfig, TrainConfig
+from tests.dataset_factory import RawDataset, Samples
 
 NUM_TOPICS = 4
 ITEMS_PER_TOPIC = 15
@@ -37,98 +35,52 @@ def make_planted_dataset(
     rng = np.random.default_rng(seed)
     num_items = NUM_TOPICS * ITEMS_PER_TOPIC
     item_ids = np.arange(num_items, dtype=np.int64) * 7 - 50  # raw ids, negative ones included
-    item_vocabulary = Vocabulary(np.sort(item_ids))
-    item_index = item_vocabulary.lookup(item_ids).astype(np.int64)
     topic = np.repeat(np.arange(NUM_TOPICS), ITEMS_PER_TOPIC)
-    category_raw = rng.integers(0, NUM_CATEGORIES, num_items) + 100
-    city_raw = rng.integers(0, NUM_CITIES, num_items) + 500
-    category_vocabulary = Vocabulary.from_ids(category_raw)
-    city_vocabulary = Vocabulary.from_ids(city_raw)
+    categories = rng.integers(0, NUM_CATEGORIES, num_items) + 100
+    cities = rng.integers(0, NUM_CITIES, num_items) + 500
     centres = rng.normal(size=(NUM_TOPICS, EMBEDDING_DIM))
-    float_embeddings = centres[topic] + 0.4 * rng.normal(size=(num_items, EMBEDDING_DIM))
-    float_embeddings /= np.linalg.norm(float_embeddings, axis=1, keepdims=True)
-    embeddings = np.zeros((len(item_vocabulary), EMBEDDING_DIM), dtype=np.int8)
-    embeddings[item_index] = np.trunc(np.clip(float_embeddings, -1, 1) * 127).astype(np.int8)
+    vectors = centres[topic] + 0.4 * rng.normal(size=(num_items, EMBEDDING_DIM))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 
     favourite = rng.integers(0, NUM_TOPICS, num_users)
     lengths = rng.integers(0, 41, num_users)
     lengths[:3] = 0  # users without any history
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    history_items, history_categories = [], []
+    histories: list[np.ndarray] = []
     for user in range(num_users):
         own = rng.random(lengths[user]) < 0.7
         pool = np.where(own, favourite[user], rng.integers(0, NUM_TOPICS, lengths[user]))
         chosen = pool * ITEMS_PER_TOPIC + rng.integers(0, ITEMS_PER_TOPIC, lengths[user])
-        history_items.append(item_index[chosen])
-        history_categories.append(category_vocabulary.lookup(category_raw[chosen]))
-    sequence_items = np.concatenate(history_items).astype(np.int32)
-    sequence_categories = np.concatenate(history_categories).astype(np.int32)
-    sequence_timestamps = np.concatenate([np.arange(n) for n in lengths]).astype(np.int64)
+        histories.append(item_ids[chosen])
+    genders = rng.integers(0, 2, num_users) + 10
 
-    gender_raw = rng.integers(0, 2, num_users) + 10
-    gender_vocabulary = Vocabulary.from_ids(gender_raw)
-    users = pl.DataFrame(
-        {
-            "user_index": np.arange(num_users, dtype=np.int32),
-            "user_id": (np.arange(num_users, dtype=np.int64) * 13 + 5),
-            "profile_gender": gender_vocabulary.lookup(gender_raw),
-        }
-    )
-
-    def samples(count: int, split_seed: int) -> tuple[pl.DataFrame, np.ndarray]:
+    def samples(count: int, split_seed: int) -> tuple[Samples, np.ndarray]:
         split_rng = np.random.default_rng([seed, split_seed])
         user = np.repeat(np.arange(num_users), count)
         chosen = split_rng.integers(0, num_items, user.size)
-        matches = topic[chosen] == favourite[user]
-        probability = np.where(matches, 0.85, 0.08)
-        label = (split_rng.random(user.size) < probability).astype(np.int8)
+        probability = np.where(topic[chosen] == favourite[user], 0.85, 0.08)
+        label = split_rng.random(user.size) < probability
         history_end = np.minimum(lengths[user], split_rng.integers(0, 45, user.size))
-        frame = pl.DataFrame(
-            {
-                "user_index": user.astype(np.int32),
-                "item_index": item_index[chosen].astype(np.int32),
-                "label": label,
-                "history_end": history_end.astype(np.int64),
-                "timestamp": np.arange(user.size, dtype=np.int64),
-            }
-        )
+        frame = Samples(users=user, items=item_ids[chosen], labels=label, history_end=history_end)
         return frame, probability
 
-    train_frame, _ = samples(samples_per_user, 1)
-    test_frame, test_probability = samples(max(samples_per_user // 2, 2), 2)
-    items = pl.DataFrame(
-        {
-            "item_index": item_index.astype(np.int32),
-            "item_id": item_ids,
-            "category_index": category_vocabulary.lookup(category_raw),
-            "city_index": city_vocabulary.lookup(city_raw),
-        }
-    ).sort("item_index")
-    parts = DatasetParts(
-        vocabularies={
-            "item": item_vocabulary,
-            "category": category_vocabulary,
-            "city": city_vocabulary,
-            "profile_gender": gender_vocabulary,
-        },
-        items=items,
-        item_embeddings=embeddings,
-        sequence_offsets=offsets,
-        sequence_items=sequence_items,
-        sequence_categories=sequence_categories,
-        sequence_timestamps=sequence_timestamps,
-        users=users,
-        samples={"train": train_frame, "test": test_frame},
+    train, _ = samples(samples_per_user, 1)
+    test, test_probability = samples(max(samples_per_user // 2, 2), 2)
+    RawDataset(
+        item_ids=item_ids,
+        item_categories=categories,
+        item_attributes={"city": cities},
+        item_embeddings=np.trunc(np.clip(vectors, -1, 1) * 127).astype(np.int8),
         embedding_scale=1.0 / 127,
-        item_attributes=("city",),
-        profile_features=("profile_gender",),
+        user_ids=np.arange(num_users, dtype=np.int64) * 13 + 5,
+        histories=histories,
+        profiles={"gender": genders},
+        samples={"train": train, "test": test},
         extra_files={
             "test_click_probability.parquet": pl.DataFrame({"probability": test_probability})
         },
         source={"reader": "tests.training planted"},
-    )
-    assert item_index.min() >= FIRST_ID_INDEX
-    return write_dataset(parts, target)
+    ).write(target)
+    return target
 
 
 @pytest.fixture(scope="session")
