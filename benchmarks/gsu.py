@@ -734,21 +734,19 @@ def report_json(report: GsuBenchmarkReport) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print its figures and write its report; returns the exit code."""
-    from muse.core.config_loader import apply_overrides, config_from_dict, load_config
+    from muse.core.config_loader import (
+        add_override_argument,
+        apply_overrides,
+        config_from_dict,
+        load_config,
+    )
     from muse.core.errors import ConfigError
 
     parser = argparse.ArgumentParser(prog="benchmarks/gsu.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--config", help="benchmark TOML (GsuBenchmarkConfig keys); default: the issue's grid"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. repeats=30 or lengths=[1000,100000] (repeatable)",
-    )
+    add_override_argument(parser, "repeats=30 or lengths=[1000,100000]")
     parser.add_argument(
         "--quick", action="store_true", help="tiny grid and table: a smoke run in seconds"
     )

@@ -122,8 +122,10 @@ class Dataset:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         manifest_path = self.root / "manifest.json"
+        if not self.root.is_dir():
+            raise DataError(self.root, "no dataset there (`muse data prepare` writes one)")
         if not manifest_path.is_file():
-            raise DataError(manifest_path, "not a dataset directory (manifest.json is missing)")
+            raise DataError(self.root, "not a dataset directory (manifest.json is missing)")
         self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
         if self.manifest.get("format_version") != FORMAT_VERSION:
             raise DataError(

@@ -1,10 +1,14 @@
-"""Domain errors of the scoring engine; the transport maps each to one gRPC status code.
+"""Domain errors of the serving layer.
 
-The engine raises these and knows nothing of gRPC; :mod:`serving.error_interceptor` is the one
-place that turns them into status codes.
+Request errors (:class:`ServingError` and its subclasses): the engine raises these and knows
+nothing of gRPC; :mod:`serving.error_interceptor` is the one place that turns them into status
+codes. Start-up errors (:class:`StartupError`) stop the server before it serves; ``muse serve``
+reports them in one line.
 """
 
 from __future__ import annotations
+
+from muse.core.errors import InputError
 
 
 class ServingError(Exception):
@@ -38,3 +42,13 @@ class NotReady(ServingError):
 
 class DeadlineExpired(ServingError):
     """The caller's deadline passed before the work started, so the work was skipped."""
+
+
+class StartupError(InputError):
+    """The server cannot start as configured: its port is taken, its behaviour store is open in
+    another process. The operator fixes the config or the machine, not the code; the message
+    starts with the address or directory at fault."""
+
+
+class StoreInUse(StartupError, RuntimeError):
+    """The behaviour store's directory is locked by another process."""

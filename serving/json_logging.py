@@ -37,3 +37,9 @@ def configure_json_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def json_logging_active() -> bool:
+    """Whether :func:`configure_json_logging` set this process's logs to JSON lines."""
+    handlers = logging.getLogger().handlers
+    return any(isinstance(handler.formatter, JsonFormatter) for handler in handlers)

@@ -54,7 +54,7 @@ from serving.behaviour_store_log import (
 )
 from serving.behaviour_store_segment import Segment, merge_segment, write_segment
 from serving.behaviour_store_tail import COLUMNS, STORE_EVENT_DTYPE, TailEntry
-from serving.errors import InvalidArgument, Overloaded
+from serving.errors import InvalidArgument, Overloaded, StoreInUse
 from serving.local_behaviour_store_config import FsyncPolicy, LocalBehaviourStoreConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -87,13 +87,15 @@ class LocalBehaviourStore:
     def __init__(self, config: LocalBehaviourStoreConfig) -> None:
         self.config = config
         self.directory = Path(config.directory)
+        # The offline dataset first: a bad dataset path fails before anything is created.
+        self._load_dataset()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_handle = open(self.directory / LOCK_FILE, "a+b")  # noqa: SIM115 (held until close)
         try:
             fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_handle.close()
-            raise RuntimeError(
+            raise StoreInUse(
                 f"{self.directory}: behaviour store is open in another process"
             ) from None
         self._lock = threading.Lock()
@@ -109,7 +111,6 @@ class LocalBehaviourStore:
         self._wake = threading.Event()
         self._stop = threading.Event()
         try:
-            self._load_dataset()
             self._recover()
         except BaseException:
             self._lock_handle.close()

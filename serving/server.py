@@ -7,6 +7,8 @@ reflection.
 
 Start-up: listen at once with every health status NOT_SERVING (RPCs get UNAVAILABLE), load each
 engine on a thread and start it, flipping that service's status to SERVING, then the overall one.
+A start that fails (a missing bundle, a taken port) shuts down what it had started and raises; bad
+configuration raises a :class:`muse.core.errors.InputError` (``muse`` reports it in one line).
 Shutdown (SIGTERM or :meth:`MuseServer.stop`): health goes NOT_SERVING, the server stops accepting
 RPCs and gives in-flight ones ``drain_grace_seconds`` to finish, then every engine drains its
 queue and releases what it holds.
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from grpc_reflection.v1alpha import reflection
 from muse.core.atomic_write import write_text_atomic
 from serving.admission import Admission
 from serving.error_interceptor import ErrorMappingInterceptor
+from serving.errors import StartupError
 from serving.hosted_service import ServiceFactory
 from serving.metrics import ServingMetrics
 from serving.serving_config import ServingConfig
@@ -67,7 +71,21 @@ class MuseServer:
         return [service.name for service in self.services]
 
     async def start(self) -> None:
-        """Bind, load every engine, and start serving; returns once overall health is SERVING."""
+        """Bind, load every engine, and start serving; returns once overall health is SERVING.
+
+        If anything fails, what was started is shut down again (the port released, every engine
+        closed, /metrics stopped) before the error propagates: the process can exit cleanly.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            try:
+                await self._shut_down(grace=0.0)
+            except Exception:  # keep the error that stopped the start, log this one
+                logger.exception("shutting down after a failed start")
+            raise
+
+    async def _start(self) -> None:
         limits = self.config.limits
         hard_limit = limits.max_message_bytes * limits.grpc_hard_limit_factor
         server = grpc.aio.server(
@@ -78,6 +96,7 @@ class MuseServer:
                 ("grpc.so_reuseport", 0),  # a taken port must fail, not be silently shared
             ],
         )
+        self._server = server
         for service in self.services:
             service.add_to_server(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -86,15 +105,27 @@ class MuseServer:
         )
         for name in ("", *self.service_names):
             await self.health.set(name, _NOT_SERVING)
-        self.port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        address = f"{self.config.host}:{self.config.port}"
+        _check_listenable(self.config.host, self.config.port)
+        try:
+            self.port = server.add_insecure_port(address)
+        except RuntimeError:  # newer grpcio raises where older ones returned 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind {self.config.host}:{self.config.port}")
-        self._server = server
+            raise StartupError(
+                f"{address}: cannot listen there (is another process using the port?)"
+            )
         await server.start()
         if self.config.metrics_port >= 0:
-            self._metrics_http = self.metrics.serve_http(
-                self.config.metrics_host, self.config.metrics_port
-            )
+            metrics_address = f"{self.config.metrics_host}:{self.config.metrics_port}"
+            try:
+                self._metrics_http = self.metrics.serve_http(
+                    self.config.metrics_host, self.config.metrics_port
+                )
+            except OSError as error:
+                raise StartupError(
+                    f"{metrics_address}: cannot serve /metrics there ({error.strerror or error})"
+                ) from error
             self.metrics_port = int(self._metrics_http.server_port)
         for service in self.services:
             await asyncio.to_thread(service.engine.load)
@@ -117,14 +148,20 @@ class MuseServer:
             "draining", extra={"grace_seconds": grace, "in_flight": self.admission.in_flight}
         )
         await self.health.enter_graceful_shutdown()
+        await self._shut_down(grace)
+        logger.info("stopped")
+
+    async def _shut_down(self, grace: float) -> None:
+        """Stop the gRPC server (in-flight RPCs get ``grace`` s), every engine and /metrics."""
         if self._server is not None:
             await self._server.stop(grace)
+            self._server = None
         for service in self.services:
             await service.engine.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
-        logger.info("stopped")
+            self._metrics_http = None
 
     def write_ready_file(self, path: Path) -> None:
         """Record the bound address, ports and services (JSON) for whoever started this process."""
@@ -140,6 +177,28 @@ class MuseServer:
                 }
             ),
         )
+
+
+def _check_listenable(host: str, port: int) -> None:
+    """Raise StartupError if ``host:port`` cannot be bound (another process listens there).
+
+    Checked before gRPC binds, so a taken port is one clear error instead of gRPC's own log line.
+    """
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        message = f"{host}:{port}: cannot resolve host {host!r} ({error.strerror})"
+        raise StartupError(message) from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(address)
+            except OSError as error:
+                message = f"{host}:{port}: cannot listen there: {error.strerror}"
+                raise StartupError(message) from None
 
 
 async def serve_until_signalled(

@@ -8,6 +8,8 @@ from pathlib import Path
 from serving.exposure_log_config import ExposureLogConfig
 from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 @dataclass(frozen=True)
 class BatchingConfig:
@@ -49,7 +51,8 @@ class ServingConfig:
 
     ``bundle_root`` holds one directory per model bundle (``muse export --out``). With an
     ``experiments`` config, every bundle it names is loaded and each user is routed to their
-    variant; without one, everyone gets ``default_bundle``. Ports may be 0 (any free port; the
+    variant; without one (``experiments = ""`` on the command line), everyone gets
+    ``default_bundle``. Ports may be 0 (any free port; the
     bound ports are logged and written to ``--ready-file``); ``metrics_port = -1`` disables /metrics.
     """
 
@@ -88,3 +91,7 @@ class ServingConfig:
             raise ValueError("drain_grace_seconds must be ≥ 0")
         if self.onnx_threads < 1 or self.torch_threads < 1:
             raise ValueError("onnx_threads and torch_threads must be ≥ 1")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(
+                f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )

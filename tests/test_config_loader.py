@@ -85,3 +85,27 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
     text = dump_toml(config_to_dict(config))
     assert load_config(Outer, _write(tmp_path, text)) == config
     assert config_from_dict(Outer, config_to_dict(config)) == config
+
+
+@dataclass(frozen=True)
+class WithOptionalPath:
+    extra: Path | None = Path("extra.toml")
+    label: str | None = "x"
+
+
+def test_an_empty_optional_path_means_none(tmp_path: Path) -> None:
+    # TOML has no null, so `--set 'extra=""'` is how a user switches an optional file off.
+    path = _write(tmp_path, "")
+    assert load_config(WithOptionalPath, path).extra == Path("extra.toml")
+    assert load_config(WithOptionalPath, path, ['extra=""']).extra is None
+    assert load_config(WithOptionalPath, path, ['label=""']).label == ""
+
+
+def test_several_problems_read_as_one_line() -> None:
+    class Several(ConfigError):
+        @property
+        def problems(self) -> list[str]:
+            return ["a.toml: first\n  wrapped", "a.toml: second", "a.toml: third"]
+
+    assert ConfigError("a.toml: one  problem\nwrapped").one_line() == "a.toml: one problem wrapped"
+    assert Several().one_line() == "a.toml: first wrapped (and 2 more problems)"

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from features.dataset import Dataset
+from muse.cli.sample_requests import shown_in_test_split, users_in_test_split
 from muse.ranking.export.checkpoint_export import export_checkpoint
 from serving.experiments.assignment import DEFAULT_VARIANT, Assigner
 from serving.experiments.experiment_config import load_experiments
@@ -70,21 +71,23 @@ def score_each_variant(
 def export_and_score_each_variant(
     runs: dict[str, Path],
     dataset_dir: Path,
+    bundle_root: Path,
     experiment_config: Path,
     serving_config: Path,
     work_dir: Path,
 ) -> dict[str, Any]:
-    """Export every run, serve them, score one test user per variant; returns what was scored."""
+    """Export every run to ``bundle_root``/<name>, serve them, score one test user per variant.
+
+    The server reads ``serving_config`` with its ports set free and its behaviour store, exposure
+    log and log under ``work_dir`` (emptied first); returns what was scored.
+    """
     shutil.rmtree(work_dir, ignore_errors=True)
-    bundle_root = work_dir / "bundles"
+    work_dir.mkdir(parents=True)
     for name, run_dir in runs.items():
         bundle = export_checkpoint(
             run_dir / "checkpoints" / "best.pt", bundle_root / name, dataset=dataset_dir
         )
         print(f"exported {name} → {bundle}", flush=True)
-    missing = sorted(set(Assigner(load_experiments(experiment_config)).bundles()) - set(runs))
-    if missing:
-        raise SystemExit(f"{experiment_config}: names bundles the demo did not train: {missing}")
     dataset = Dataset(dataset_dir)
     overrides = [
         f'bundle_root="{bundle_root}"',
@@ -102,8 +105,8 @@ def export_and_score_each_variant(
         probes = score_each_variant(
             server.address,
             experiment_config,
-            lambda user_id: _candidates_for(dataset, user_id),
-            _test_users(dataset),
+            lambda user_id: shown_in_test_split(dataset, user_id, CANDIDATES_PER_REQUEST),
+            users_in_test_split(dataset),
         )
     finally:
         exit_code = server.terminate()
@@ -128,25 +131,8 @@ def export_and_score_each_variant(
     return {
         "address": server.address,
         "bundles": len(runs),
+        "bundle_root": str(bundle_root),
+        "serving_config": str(serving_config),
         "scored": scored,
         "clean_shutdown": exit_code == 0,
     }
-
-
-def _test_users(dataset: Dataset) -> list[int]:
-    """Raw ids of the users with test samples, in the order of their first test sample."""
-    test_users = dataset.users()["user_id"].to_numpy()[
-        dataset.samples("test")["user_index"].to_numpy()
-    ]
-    return [int(user_id) for user_id in dict.fromkeys(test_users.tolist())]
-
-
-def _candidates_for(dataset: Dataset, user_id: int) -> list[int]:
-    """Raw ids of the user's test targets (what a ranking request would carry)."""
-    users = dataset.users()
-    rows = np.flatnonzero(users["user_id"].to_numpy() == user_id)
-    test = dataset.samples("test")
-    items = test.filter(test["user_index"].is_in(rows.tolist()))["item_index"].to_numpy()[
-        :CANDIDATES_PER_REQUEST
-    ]
-    return dataset.vocabulary("item").raw_of(items).tolist()

@@ -1,10 +1,20 @@
-"""The `muse` console entry point: dispatches to one module per subcommand, imported lazily."""
+"""The `muse` console entry point: dispatches to one module per subcommand, imported lazily.
+
+Bad input (:class:`muse.core.errors.InputError`: a config, a data file, a checkpoint or model
+bundle the user points at) is reported here, for every command, as one line on stderr,
+``muse <command>: <file>: <what is wrong>``, with exit code 2; when the command sends its logs to
+stderr as JSON (``muse serve``), that line is logged as one JSON record instead. Any other
+exception is an internal error and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+
+from muse.core.errors import InputError
 
 # Subcommand words → (module under muse.cli.commands, one-line help). Modules load only when chosen,
 # so `muse --help` stays fast and `muse data synth` never imports torch.
@@ -31,6 +41,17 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _report(line: str) -> None:
+    """Write ``line`` to stderr: as a JSON log record if the command logs JSON there, else plain."""
+    from serving.json_logging import json_logging_active
+
+    logger = logging.getLogger("muse.cli")
+    if json_logging_active() and logger.isEnabledFor(logging.ERROR):
+        logger.error(line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -41,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             parser = argparse.ArgumentParser(prog=f"muse {' '.join(words)}", description=help_text)
             module.build_parser(parser)
             args = parser.parse_args(argv[len(words) :])
-            return int(module.run(args) or 0)
+            try:
+                return int(module.run(args) or 0)
+            except InputError as error:
+                _report(f"muse {' '.join(words)}: {error.one_line()}")
+                return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0

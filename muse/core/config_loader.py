@@ -103,6 +103,8 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
         options = typing.get_args(hint)
         if value is None and type(None) in options:
             return None
+        if value == "" and type(None) in options and Path in options:
+            return None  # TOML has no null: an optional path given as "" means none
         errors = []
         for option in options:
             if option is type(None):

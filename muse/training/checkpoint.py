@@ -7,12 +7,14 @@ best validation metric so far (the ones evaluated on test at the end).
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from muse.core.atomic_write import atomic_file
+from muse.core.errors import DataError
 
 CHECKPOINT_FORMAT = 1
 LAST = "last.pt"
@@ -28,11 +30,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` onto the CPU."""
+    """Read a checkpoint written by :func:`save_checkpoint` onto the CPU.
+
+    Raises DataError naming ``path`` when there is no file there or it is not a muse checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint there")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+        raise DataError(path, "no checkpoint there")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise DataError(path, f"not a readable torch checkpoint ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a muse training checkpoint (format {CHECKPOINT_FORMAT})")
+        raise DataError(path, f"not a muse training checkpoint (format {CHECKPOINT_FORMAT})")
     return payload

@@ -42,12 +42,17 @@ from muse.core.errors import ConfigError
 NUM_BUCKETS = 10_000
 
 
-class ExperimentConfigError(ValueError):
-    """An experiment config is invalid; ``errors`` holds one message per problem."""
+class ExperimentConfigError(ConfigError):
+    """An experiment config is invalid; ``errors`` holds one message per problem, each naming
+    the file. A file that is missing or not TOML raises a plain :class:`ConfigError` instead."""
 
     def __init__(self, errors: list[str]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(self.errors))
+
+    @property
+    def problems(self) -> list[str]:
+        return self.errors
 
 
 @dataclass(frozen=True)
@@ -124,14 +129,17 @@ class ExperimentsConfig:
 
 
 def load_experiments(path: str | Path) -> ExperimentsConfig:
-    """Parse ``path`` strictly (unknown keys, wrong types); raise ExperimentConfigError."""
+    """Parse ``path`` strictly (unknown keys, wrong types); raise ExperimentConfigError.
+
+    A missing file or one that is not TOML raises :class:`ConfigError`: there is nothing to check.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ExperimentConfigError([f"{path}: experiment config not found"])
+        raise ConfigError(f"{path}: experiment config not found")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
-        raise ExperimentConfigError([f"{path}: not valid TOML: {error}"]) from error
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
     return experiments_from_dict(raw, source=str(path))
 
 

@@ -107,15 +107,28 @@ class RankingEngine:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load every bundle, the behaviour store and the experiment config; warm up. Blocking."""
+        """Load every bundle, the behaviour store and the experiment config; warm up. Blocking.
+
+        The experiment config, the bundle directories and the store's dataset are checked first,
+        and nothing is logged until everything has loaded, so bad input fails with one error;
+        :meth:`close` releases what a failed load opened.
+        """
         config = self.config
         torch.set_num_threads(config.torch_threads)
         names: tuple[str, ...] = (config.default_bundle,)
         if config.experiments is not None:
+            # Also checks that every bundle it names is a directory under the bundle root.
             experiments = load_validated(config.experiments, config.bundle_root)
             self._assigner = Assigner(experiments)
             names = self._assigner.bundles()
-            self._exposures = ExposureLog(config.exposure_log)
+        else:
+            if not (Path(config.bundle_root) / config.default_bundle).is_dir():
+                raise DataError(
+                    config.bundle_root,
+                    f"no model bundle {config.default_bundle!r} there (the serving config's "
+                    "default_bundle; there is no experiments config)",
+                )
+        self._store = LocalBehaviourStore(config.store)
         for name in names:
             bundle = ModelBundle.load(
                 config.bundle_root / name, config.onnx_threads, config.verify_item_table
@@ -129,12 +142,14 @@ class RankingEngine:
             self._selections[name] = BehaviourSelection(
                 bundle.recipe.selection, self._tables[table.path], 0, table.shape[1]
             )
-            self.metrics.models_loaded.labels(name, bundle.version).set(1)
-            logger.info("loaded model bundle", extra={"bundle": name, "version": bundle.version})
-        self._store = LocalBehaviourStore(config.store)
         self._check_vocabularies_match_store()
         for bundle in self.bundles.values():
             self._warm_up(bundle)
+        if config.experiments is not None:
+            self._exposures = ExposureLog(config.exposure_log)
+        for name, bundle in self.bundles.items():
+            self.metrics.models_loaded.labels(name, bundle.version).set(1)
+            logger.info("loaded model bundle", extra={"bundle": name, "version": bundle.version})
 
     def start(self) -> None:
         """Start scoring on the running event loop; call after :meth:`load`."""

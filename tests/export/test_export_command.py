@@ -53,7 +53,7 @@ def test_export_command_writes_a_bundle_from_a_checkpoint(
 def test_export_command_reports_a_missing_checkpoint(tmp_path: Path, capsys) -> None:
     assert (
         main(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "b")])
-        == 1
+        == 2
     )
     assert "none.pt" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()

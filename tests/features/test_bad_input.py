@@ -44,7 +44,7 @@ def _without(column: str) -> dict[str, list[Any]]:
 def _prepare_events(
     tmp_path: Path, config: EventLogConfig, capsys: pytest.CaptureFixture[str]
 ) -> str:
-    """Run `muse data prepare events`; it must fail with exit 1 and leave no output behind."""
+    """Run `muse data prepare events`; it must fail with exit 2 and leave no output behind."""
     config_path = tmp_path / "config.toml"
     config_path.write_text(dump_toml(config_to_dict(config)))
     out_parent = tmp_path / "out"
@@ -58,10 +58,10 @@ def _prepare_events(
             str(config_path),
             "--out",
             str(out_parent / "ds"),
-            "--quiet",
+            "--no-progress",
         ]
     )
-    assert code == 1
+    assert code == 2
     assert list(out_parent.iterdir()) == []  # no dataset, no temporary directory
     return capsys.readouterr().err
 
@@ -315,9 +315,9 @@ def test_taobao_mm_bad_input(
             str(taobao_copy),
             "--out",
             str(target),
-            "--quiet",
+            "--no-progress",
         ]
     )
-    assert code == 1 and problem in capsys.readouterr().err
+    assert code == 2 and problem in capsys.readouterr().err
     assert (target / "manifest.json").read_text() == "previous"
     assert sorted(p.name for p in target.parent.iterdir()) == ["ds"]

@@ -27,7 +27,7 @@ def test_prepare_taobao_mm_fixture(tmp_path: Path, capsys: pytest.CaptureFixture
             str(TAOBAO_FIXTURE),
             "--out",
             str(out),
-            "--quiet",
+            "--no-progress",
             "--set",
             "max_sequence_length=500",
         ]
@@ -81,7 +81,7 @@ def test_prepare_events_with_example_config_and_overrides(
         str(CONFIGS / "events_example.toml"),
         "--out",
         str(out),
-        "--quiet",
+        "--no-progress",
     ]
     assert main(argv + [arg for override in overrides for arg in ("--set", override)]) == 0
     printed = capsys.readouterr().out
@@ -119,5 +119,5 @@ def test_prepare_rejects_unknown_config_keys(
             "batch_size=3",
         ]
     )
-    assert code == 1 and "unknown key(s) batch_size" in capsys.readouterr().err
+    assert code == 2 and "unknown key(s) batch_size" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()

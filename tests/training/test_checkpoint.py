@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from muse.core.errors import DataError
 from muse.training.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -65,7 +66,10 @@ def test_a_killed_writer_never_leaves_a_torn_checkpoint(tmp_path: Path) -> None:
 
 def test_loading_something_else_is_a_clear_error(tmp_path: Path) -> None:
     torch.save({"weights": torch.ones(1)}, tmp_path / "plain.pt")
-    with pytest.raises(ValueError, match="not a muse training checkpoint"):
+    with pytest.raises(DataError, match="not a muse training checkpoint"):
         load_checkpoint(tmp_path / "plain.pt")
-    with pytest.raises(FileNotFoundError, match="no checkpoint there"):
+    with pytest.raises(DataError, match="no checkpoint there"):
         load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(DataError, match="text.pt: not a readable torch checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")

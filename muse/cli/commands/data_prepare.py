@@ -7,7 +7,6 @@ muse data prepare events --config configs/data/events_example.toml --out DIR [--
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -44,32 +43,30 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
             metavar="KEY=VALUE",
             help=f"override a {config_name} field (dotted keys for nested tables)",
         )
-        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the source, write the dataset atomically, print a short summary; 1 on bad input."""
+    """Read the source, write the dataset atomically, print a short summary.
+
+    Bad input raises DataError or ConfigError before anything is written (`muse` reports it).
+    """
     from features.dataset import write_dataset
     from features.event_log import EventLogConfig, read_event_log
     from features.taobao_mm import TaobaoMMConfig, read_taobao_mm
     from muse.core.config_loader import apply_overrides, config_from_dict, load_config
-    from muse.core.errors import ConfigError, DataError
 
     started = time.perf_counter()
-    try:
-        if args.source == "taobao-mm":
-            taobao_config = config_from_dict(
-                TaobaoMMConfig, apply_overrides({}, args.overrides, "--set"), "--set"
-            )
-            parts = read_taobao_mm(args.input, taobao_config, progress=not args.quiet)
-        else:
-            event_config = load_config(EventLogConfig, args.config, args.overrides)
-            parts = read_event_log(event_config, progress=not args.quiet)
-            parts.source["config_file"] = str(args.config)
-        write_dataset(parts, args.out)
-    except (DataError, ConfigError) as error:
-        print(f"muse data prepare {args.source}: {error}", file=sys.stderr)
-        return 1
+    if args.source == "taobao-mm":
+        taobao_config = config_from_dict(
+            TaobaoMMConfig, apply_overrides({}, args.overrides, "--set"), "--set"
+        )
+        parts = read_taobao_mm(args.input, taobao_config, progress=not args.no_progress)
+    else:
+        event_config = load_config(EventLogConfig, args.config, args.overrides)
+        parts = read_event_log(event_config, progress=not args.no_progress)
+        parts.source["config_file"] = str(args.config)
+    write_dataset(parts, args.out)
     elapsed = time.perf_counter() - started
 
     users = parts.sequence_offsets.size - 1

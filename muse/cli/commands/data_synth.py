@@ -6,7 +6,6 @@ Never imports torch: the generator and the exact metrics are numpy-only.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from muse.core.config_loader import add_override_argument
 
@@ -26,13 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from features.synthetic import generate_synthetic
     from features.synthetic_config import SynthConfig
     from muse.core.config_loader import load_config
-    from muse.core.errors import ConfigError
 
-    try:
-        config = load_config(SynthConfig, args.config, args.overrides)
-    except ConfigError as error:
-        print(f"muse data synth: {error}", file=sys.stderr)
-        return 2
+    config = load_config(SynthConfig, args.config, args.overrides)
     summary = generate_synthetic(config, args.out, progress=not args.no_progress)
     print(
         f"synthetic dataset → {summary.out_dir}\n"

@@ -1,16 +1,22 @@
 """`muse demo`: the main job end to end on the embedded synthetic data.
 
 Generate the synthetic lifelong benchmark (Taobao-MM raw schema) → convert it to the internal
-format → train MUSE and the DIN baseline → evaluate against the oracle → export both to ONNX
-bundles → start the gRPC server with the default A/B experiment config → score one user in each
-variant through the gRPC client → shut down cleanly → print a summary.
+format → train every model the default A/B experiment config serves (MUSE and the DIN
+baseline) → evaluate against the oracle → export them to ONNX bundles → start the gRPC server
+with the default serving and experiment configs → score one user in each variant through the
+gRPC client → shut down cleanly → print a summary.
+
+It leaves things where README's walkthrough does and the default serving config reads them: the
+dataset where ``store.dataset`` points (data/synth_dataset), the bundles under ``bundle_root``
+(runs/bundles), so `muse serve --config configs/serving/default.toml` serves them afterwards.
+Its training runs, and its server's behaviour store, exposure log and log, go under
+``output_dir`` (runs/demo), apart from the walkthrough's runs/<model>.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +32,17 @@ class DemoConfig:
     """What the demo runs; paths are relative to the working directory."""
 
     synthetic_config: Path = Path("configs/data/synth_default.toml")
+    # Where the synthetic raw files go (`muse data synth --out`); the prepared dataset goes where
+    # the serving config's store reads it.
+    raw_data_dir: Path = Path("data/synth")
+    # One training config per bundle the experiment config names (the model name = bundle name).
     ranking_configs: tuple[Path, ...] = (
         Path("configs/ranking/muse.toml"),
         Path("configs/ranking/din_last50.toml"),
     )
     experiment_config: Path = Path("configs/experiments/default.toml")
     serving_config: Path = Path("configs/serving/default.toml")
+    # Training runs, and the demo server's behaviour store, exposure log and log.
     output_dir: Path = Path("runs/demo")
     # Reuse generated data when its saved config matches; training always starts fresh.
     reuse_data: bool = True
@@ -44,32 +55,59 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--config", default=DEFAULT_CONFIG, help=f"demo TOML (default: {DEFAULT_CONFIG})"
     )
     add_override_argument(parser, 'output_dir="runs/demo2"')
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     from muse.core.config_loader import load_config
-    from muse.core.errors import ConfigError
+    from serving.serving_config import ServingConfig
 
-    try:
-        config = load_config(DemoConfig, args.config, args.overrides)
-    except ConfigError as error:
-        print(f"muse demo: {error}", file=sys.stderr)
-        return 2
+    config = load_config(DemoConfig, args.config, args.overrides)
+    serving = load_config(ServingConfig, config.serving_config)
+    trained = _check_configs(config)
     started = time.perf_counter()
     summary: dict[str, Any] = {}
-    dataset_dir = _prepare_data(config, summary)
-    runs = _train_models(config, dataset_dir, summary)
-    _serve_and_score(config, dataset_dir, runs, summary)
+    progress = not args.no_progress
+    dataset_dir = _prepare_data(config, Path(serving.store.dataset), summary, progress)
+    runs = _train_models(config, trained, dataset_dir, summary, progress)
+    _serve_and_score(config, dataset_dir, Path(serving.bundle_root), runs, summary)
     summary["elapsed"] = time.perf_counter() - started
     _print_summary(summary)
     return 0
+
+
+def _check_configs(config: DemoConfig) -> dict[str, Path]:
+    """Every config the demo reads, loaded before any work: model name → its training config.
+
+    Raises ConfigError when a config is bad or the experiment config serves a bundle that no
+    ranking config trains.
+    """
+    from muse.core.config_loader import load_config
+    from muse.core.errors import ConfigError
+    from muse.ranking.training import TrainConfig
+    from serving.experiments import Assigner, load_validated
+
+    trained = {}
+    for path in config.ranking_configs:
+        train_config = load_config(TrainConfig, path, list(config.ranking_overrides))
+        trained[train_config.model.name] = path
+    served = Assigner(load_validated(config.experiment_config)).bundles()
+    missing = sorted(set(served) - set(trained))
+    if missing:
+        raise ConfigError(
+            f"{config.experiment_config}: serves bundle(s) {', '.join(map(repr, missing))} that "
+            f"no ranking config of the demo trains (models: {', '.join(sorted(trained))})"
+        )
+    return trained
 
 
 def _banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-def _prepare_data(config: DemoConfig, summary: dict[str, Any]) -> Path:
+def _prepare_data(
+    config: DemoConfig, dataset_dir: Path, summary: dict[str, Any], progress: bool
+) -> Path:
     from features.dataset import Dataset, write_dataset
     from features.synthetic import generate_synthetic
     from features.synthetic_config import SynthConfig
@@ -77,8 +115,7 @@ def _prepare_data(config: DemoConfig, summary: dict[str, Any]) -> Path:
     from muse.core.config_loader import config_to_dict, dump_toml, load_config
     from muse.core.metrics import auc, gauc
 
-    raw_dir = config.output_dir / "synthetic_raw"
-    dataset_dir = config.output_dir / "dataset"
+    raw_dir = config.raw_data_dir
     synth_config = load_config(SynthConfig, config.synthetic_config)
     wanted = dump_toml(config_to_dict(synth_config))
     saved = raw_dir / "synth_config.toml"
@@ -89,17 +126,17 @@ def _prepare_data(config: DemoConfig, summary: dict[str, Any]) -> Path:
         and (dataset_dir / "manifest.json").is_file()
     )
     if reusable:
-        _banner(f"1/4 synthetic data: reusing {raw_dir} (same config)")
+        _banner(f"1/4 synthetic data: reusing {raw_dir} and {dataset_dir} (same config)")
     else:
-        _banner("1/4 generating the synthetic lifelong benchmark (Taobao-MM raw schema)")
-        generated = generate_synthetic(synth_config, raw_dir)
+        _banner(f"1/4 generating the synthetic lifelong benchmark → {raw_dir}")
+        generated = generate_synthetic(synth_config, raw_dir, progress=progress)
         print(
             f"{generated.num_train_samples + generated.num_test_samples:,} samples, "
             f"{generated.num_events:,} behaviours in {generated.elapsed_seconds:.1f} s "
             f"({generated.samples_per_second:,.0f} samples/s)"
         )
-        _banner("2/4 converting to the internal dataset format")
-        write_dataset(read_taobao_mm(raw_dir, progress=True), dataset_dir)
+        _banner(f"2/4 converting to the internal dataset format → {dataset_dir}")
+        write_dataset(read_taobao_mm(raw_dir, progress=progress), dataset_dir)
     dataset = Dataset(dataset_dir)
     test = dataset.samples("test")
     probability = dataset.click_probability()
@@ -122,7 +159,11 @@ def _prepare_data(config: DemoConfig, summary: dict[str, Any]) -> Path:
 
 
 def _train_models(
-    config: DemoConfig, dataset_dir: Path, summary: dict[str, Any]
+    config: DemoConfig,
+    trained: dict[str, Path],
+    dataset_dir: Path,
+    summary: dict[str, Any],
+    progress: bool,
 ) -> dict[str, Path]:
     from muse.core.config_loader import load_config
     from muse.ranking.training import TrainConfig, train
@@ -130,14 +171,13 @@ def _train_models(
     _banner("3/4 training ranking models (early stopping on a validation split of train)")
     runs: dict[str, Path] = {}
     results = {}
-    for path in config.ranking_configs:
+    for name, path in trained.items():
         overrides = [f'data.dataset="{dataset_dir}"', *config.ranking_overrides]
         train_config = load_config(TrainConfig, path, overrides)
-        name = train_config.model.name
         run_dir = config.output_dir / "runs" / name
         shutil.rmtree(run_dir, ignore_errors=True)
         print(f"\n--- {name} ({path}) ---", flush=True)
-        result = train(train_config, run_dir=run_dir)
+        result = train(train_config, run_dir=run_dir, progress=progress)
         runs[name] = run_dir
         results[name] = {
             "auc": result.test.auc,
@@ -152,7 +192,11 @@ def _train_models(
 
 
 def _serve_and_score(
-    config: DemoConfig, dataset_dir: Path, runs: dict[str, Path], summary: dict[str, Any]
+    config: DemoConfig,
+    dataset_dir: Path,
+    bundle_root: Path,
+    runs: dict[str, Path],
+    summary: dict[str, Any],
 ) -> None:
     from muse.cli.demo_serving import export_and_score_each_variant
 
@@ -160,6 +204,7 @@ def _serve_and_score(
     summary["serving"] = export_and_score_each_variant(
         runs=runs,
         dataset_dir=dataset_dir,
+        bundle_root=bundle_root,
         experiment_config=config.experiment_config,
         serving_config=config.serving_config,
         work_dir=config.output_dir / "serving",
@@ -189,7 +234,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
     serving = summary.get("serving")
     if serving:
-        print(f"\ngRPC server at {serving['address']} ({serving['bundles']} bundles loaded)")
+        print(
+            f"\ngRPC server at {serving['address']} ({serving['bundles']} bundles loaded from "
+            f"{serving['bundle_root']})"
+        )
         for row in serving["scored"]:
             scores = ", ".join(f"{score:.4f}" for score in row["scores"])
             print(
@@ -197,4 +245,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 f"{row['model_version']}, scores [{scores}]"
             )
         print(f"  server shut down cleanly: {serving['clean_shutdown']}")
+        print(
+            f"\nserve these bundles yourself: muse serve --config {serving['serving_config']}\n"
+            f"then, from another shell:      muse client --dataset {data['path']}"
+        )
     print(f"\nfinished in {summary['elapsed'] / 60:.1f} min")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -26,22 +25,17 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from muse.core.errors import ConfigError, DataError
     from muse.ranking.training.checkpoint_evaluation import evaluate
 
-    try:
-        metrics = evaluate(
-            args.checkpoint,
-            dataset=args.dataset,
-            out=args.out,
-            split=args.split,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-            predictions=args.predictions,
-        )
-    except (ConfigError, DataError, FileNotFoundError, ValueError) as error:
-        print(f"muse evaluate: {error}", file=sys.stderr)
-        return 2
+    metrics = evaluate(
+        args.checkpoint,
+        dataset=args.dataset,
+        out=args.out,
+        split=args.split,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        predictions=args.predictions,
+    )
     print(
         f"{args.split}: AUC {metrics.auc:.4f} GAUC {metrics.gauc:.4f} logloss {metrics.logloss:.4f} "
         f"over {metrics.num_samples} samples"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -19,13 +18,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print, per user, the bundle and overrides it is served with and its assignment in each layer."""
-    from serving.experiments import Assigner, ExperimentConfigError, load_validated
+    from serving.experiments import Assigner, load_validated
 
-    try:
-        assigner = Assigner(load_validated(args.config))
-    except ExperimentConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    assigner = Assigner(load_validated(args.config))
     for user in args.user:
         routing = assigner.route(user)
         overrides = {key: getattr(routing.overrides, key) for key in routing.overrides.set_keys()}

@@ -1,4 +1,8 @@
-"""`muse experiments validate`: check an A/B experiment config (and, optionally, a ramp)."""
+"""`muse experiments validate`: check an A/B experiment config (and, optionally, a ramp).
+
+Like a linter: exit 0 when the config is valid; 1 with every problem listed, one per line, when
+it is not; 2 with one line when there is nothing to check (no such file, not TOML).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print every problem (one per line, to stderr) and return 1, or print a summary and return 0."""
+    """Print every problem (one per line, to stderr) and return 1, or print a summary and return 0.
+
+    A config file that is missing or not TOML raises ConfigError (one line, exit 2).
+    """
     from serving.experiments import (
         ExperimentConfigError,
         enrolment_moves,
@@ -41,11 +48,10 @@ def run(args: argparse.Namespace) -> int:
     except ExperimentConfigError as error:
         errors = error.errors
     if errors:
+        files = tuple(str(path) for path in (args.config, args.previous) if path is not None)
         for message in errors:
             # Load errors already start with the file name; semantic ones do not.
-            prefixed = (
-                message if message.startswith(str(args.config)) else f"{args.config}: {message}"
-            )
+            prefixed = message if message.startswith(files) else f"{args.config}: {message}"
             print(prefixed, file=sys.stderr)
         print(f"{args.config}: {len(errors)} problem(s)", file=sys.stderr)
         return 1

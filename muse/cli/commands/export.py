@@ -20,18 +20,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from muse.core.errors import ConfigError, DataError
     from muse.core.task_kind import TaskKind
     from muse.export.bundle_format import read_manifest
     from muse.ranking.export.checkpoint_export import export_checkpoint
 
-    try:
-        out = export_checkpoint(args.checkpoint, args.out, args.dataset, args.name)
-    except (FileNotFoundError, ValueError, DataError, ConfigError) as error:
-        print(f"muse export: {error}", file=sys.stderr)
-        return 1
+    out = export_checkpoint(args.checkpoint, args.out, args.dataset, args.name)
     manifest = read_manifest(out, TaskKind.RANKING)
     print(f"wrote {out} ({manifest['version']}, {len(manifest['files'])} files)")
     return 0

@@ -26,23 +26,27 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; 0 after a clean drain, 1 after an internal error.
+
+    Bad configuration (a missing bundle or dataset, a malformed experiment config, a taken port)
+    raises an InputError, which `muse` reports as one line (a JSON record once logging is set up)
+    after the half-started server has shut down.
+    """
     import asyncio
 
     from muse.core.config_loader import load_config
-    from muse.core.errors import ConfigError
+    from muse.core.errors import InputError
     from serving.json_logging import configure_json_logging
     from serving.ranking.service import ranking_service
     from serving.server import serve_until_signalled
     from serving.serving_config import ServingConfig
 
-    try:
-        config = load_config(ServingConfig, args.config, args.overrides)
-    except ConfigError as error:
-        print(f"muse serve: {error}")
-        return 2
+    config = load_config(ServingConfig, args.config, args.overrides)
     configure_json_logging(config.log_level)
     try:
         asyncio.run(serve_until_signalled(config, [ranking_service], args.ready_file))
+    except InputError:
+        raise
     except Exception:
         logging.getLogger("muse.serving").exception("server failed")
         return 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from muse.core.config_loader import add_override_argument
 
@@ -29,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from muse.core.config_loader import apply_overrides, config_from_dict, read_toml
-    from muse.core.errors import ConfigError, DataError
+    from muse.core.errors import ConfigError
     from muse.core.task_kind import TaskKind, task_of_config
     from muse.ranking.training.train_config import TrainConfig
     from muse.ranking.training.training_job import train
@@ -44,18 +43,13 @@ def run(args: argparse.Namespace) -> int:
     config_path = args.config
     if config_path is None:
         if not (args.resume and args.out):
-            print("muse train: --config is required (or --resume with --out)", file=sys.stderr)
-            return 2
+            raise ConfigError("--config: required (or --resume with --out)")
         config_path = RunDirectory(args.out).config
-    try:
-        source = str(config_path)
-        raw = apply_overrides(read_toml(config_path), overrides, source)
-        config_class, train_job = tasks[task_of_config(raw, source)]
-        config = config_from_dict(config_class, raw, source)
-        result = train_job(config, resume=args.resume, progress=not args.no_progress)
-    except (ConfigError, DataError, FileNotFoundError) as error:
-        print(f"muse train: {error}", file=sys.stderr)
-        return 2
+    source = str(config_path)
+    raw = apply_overrides(read_toml(config_path), overrides, source)
+    config_class, train_job = tasks[task_of_config(raw, source)]
+    config = config_from_dict(config_class, raw, source)
+    result = train_job(config, resume=args.resume, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     print(
