@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from serving.errors import (
     DeadlineExpired,
     InvalidArgument,
+    ItemNotFound,
     ModelNotFound,
     NotReady,
     Overloaded,
@@ -33,6 +34,7 @@ logger = logging.getLogger("muse.serving")
 _STATUS_OF_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+    (ItemNotFound, grpc.StatusCode.NOT_FOUND),
     (VariantUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (NotReady, grpc.StatusCode.UNAVAILABLE),

@@ -28,6 +28,10 @@ class ModelNotFound(ServingError):
     """The request names a model bundle or variant that is not loaded."""
 
 
+class ItemNotFound(ServingError):
+    """The request names an item the loaded index does not hold."""
+
+
 class VariantUnavailable(ServingError):
     """The user's assigned variant exists but its model cannot serve (for example, failed to load)."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving.exposure_log_config import ExposureLogConfig
+from serving.item2item.similar_items_config import SimilarItemsConfig
 from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -78,6 +79,8 @@ class ServingConfig:
     drain_grace_seconds: float = 10.0
     onnx_threads: int = 1
     torch_threads: int = 1
+    # The similar-items service, hosted beside ranking when this table is present.
+    similar_items: SimilarItemsConfig | None = None
     # Hash the item embedding table at start to check it is the one the bundle was built on.
     verify_item_table: bool = True
     log_level: str = "INFO"

@@ -33,7 +33,23 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "muse.training",
         "muse.ranking",
     ),
-    "serving": ("muse.core", "features", "muse.search", "muse.export", "muse.ranking", "serving"),
+    "muse.item2item": (
+        "muse.core",
+        "features",
+        "muse.search",
+        "muse.export",
+        "muse.training",
+        "muse.item2item",
+    ),
+    "serving": (
+        "muse.core",
+        "features",
+        "muse.search",
+        "muse.export",
+        "muse.ranking",
+        "muse.item2item",
+        "serving",
+    ),
     "muse.cli": PROJECT_PACKAGES[:3],
     "muse": ("muse",),  # the bare package's __init__
 }

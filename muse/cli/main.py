@@ -20,6 +20,7 @@ from muse.core.errors import InputError
 # so `muse --help` stays fast and `muse data synth` never imports torch.
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "synth"): ("data_synth", "generate the synthetic lifelong benchmark (Taobao-MM schema)"),
+    ("data", "synth-items"): ("data_synth_items", "generate the synthetic multimodal item catalogue (I2I pairs)"),
     ("data", "prepare"): ("data_prepare", "convert Taobao-MM files or event logs to the internal format"),
     ("train",): ("train", "train a ranking model from a TOML config"),
     ("evaluate",): ("evaluate", "evaluate a checkpoint: exact AUC, GAUC, logloss"),
@@ -28,6 +29,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("client",): ("client", "score one request against a running server"),
     ("experiments", "validate"): ("experiments_validate", "check an A/B experiment config"),
     ("experiments", "assign"): ("experiments_assign", "print a user's experiment assignments"),
+    ("i2i", "index"): ("i2i_index", "build the similar-item index bundle (faiss) from item embeddings"),
     ("demo",): ("demo", "run the end-to-end demo on the embedded synthetic data"),
 }
 

@@ -12,6 +12,7 @@ class TaskKind(enum.Enum):
     """A task of the recommender; written as the ``task`` key of configs and bundle manifests."""
 
     RANKING = "ranking"
+    ITEM_TO_ITEM = "item_to_item"  # NoteLLM-2 item embeddings and the similar-item index
 
 
 def task_of_config(raw: dict[str, Any], source: str) -> TaskKind:

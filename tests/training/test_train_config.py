@@ -91,6 +91,13 @@ def test_the_task_key_picks_the_config_class_and_is_saved(
     assert dump_toml(config_to_dict(config)).startswith('task = "ranking"\n')
     bogus = _write(tmp_path, 'task = "bogus"\n[training]\nbatch_size = 8\n')
     assert main(["train", "--config", str(bogus), "--no-progress"]) == 2
-    assert f"{bogus}: task must be one of ['ranking'], got 'bogus'" in capsys.readouterr().err
+    assert f"{bogus}: task must be one of ['ranking', 'item_to_item'], got 'bogus'" in (
+        capsys.readouterr().err
+    )
     assert main(["train", "--config", str(path), "--set", "task=bogus", "--no-progress"]) == 2
-    assert "task must be one of ['ranking'], got 'bogus'" in capsys.readouterr().err
+    assert "task must be one of ['ranking', 'item_to_item'], got 'bogus'" in (
+        capsys.readouterr().err
+    )
+    # A task `muse train` does not run is named, not sent to the ranking config class.
+    assert main(["train", "--config", str(path), "--set", "task=item_to_item"]) == 2
+    assert "task 'item_to_item' is not trained by `muse train` (ranking)" in capsys.readouterr().err

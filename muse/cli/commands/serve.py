@@ -1,6 +1,7 @@
 """`muse serve --config configs/serving/<name>.toml`: host the gRPC services until SIGTERM.
 
-The hosted services are the factories :func:`run` hands to the server; today the ranking service.
+The hosted services are the factories :func:`run` hands to the server: the ranking service, and
+the similar-items service when the config has a ``[similar_items]`` table.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from muse.core.config_loader import load_config
     from muse.core.errors import InputError
+    from serving.item2item.service import similar_items_service
     from serving.json_logging import configure_json_logging
     from serving.ranking.service import ranking_service
     from serving.server import serve_until_signalled
@@ -43,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(ServingConfig, args.config, args.overrides)
     configure_json_logging(config.log_level)
+    services = [ranking_service]
+    if config.similar_items is not None:
+        services.append(similar_items_service)
     try:
-        asyncio.run(serve_until_signalled(config, [ranking_service], args.ready_file))
+        asyncio.run(serve_until_signalled(config, services, args.ready_file))
     except InputError:
         raise
     except Exception:

@@ -47,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
         config_path = RunDirectory(args.out).config
     source = str(config_path)
     raw = apply_overrides(read_toml(config_path), overrides, source)
-    config_class, train_job = tasks[task_of_config(raw, source)]
+    kind = task_of_config(raw, source)
+    if kind not in tasks:
+        trainable = ", ".join(task.value for task in tasks)
+        raise ConfigError(f"{source}: task {kind.value!r} is not trained by `muse train` ({trainable})")
+    config_class, train_job = tasks[kind]
     config = config_from_dict(config_class, raw, source)
     result = train_job(config, resume=args.resume, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:

@@ -1,0 +1,29 @@
+"""The batch every item encoder reads: prompt token ids, their marked positions and the images."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class ItemBatch(NamedTuple):
+    """One batch of items (B items, T prompt tokens, S image side).
+
+    Prompts are right-padded; indices are in token space, before the image placeholder is
+    widened into the Q visual tokens. An index is -1 where the prompt has no such position.
+
+    token_ids: (B, T) int64 prompt token ids.
+    attention_mask: (B, T) bool, True for real tokens.
+    image_placeholder_index: (B,) int64 position of the one image placeholder token.
+    image_compression_index: (B,) int64 the image part's compression position (mICL only).
+    last_index: (B,) int64 the last real token (the text part's compression position).
+    images: (B, 3, S, S) float32 normalised images, or None for text-only prompts.
+    """
+
+    token_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    image_placeholder_index: torch.Tensor
+    image_compression_index: torch.Tensor
+    last_index: torch.Tensor
+    images: torch.Tensor | None

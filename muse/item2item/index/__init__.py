@@ -1,0 +1,1 @@
+"""The similar-item index: nearest items by embedding, exact or approximate (faiss), in a bundle."""

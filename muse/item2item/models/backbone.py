@@ -1,0 +1,99 @@
+"""The LLM backbone: a Hugging Face decoder (Llama, Qwen2, Mistral…) read over input embeddings.
+
+Only the base model is kept (no LM head: the item encoder reads hidden states, not logits); it
+never downloads (``local_files_only``).
+``num_layers`` truncates the decoder to its first N layers, which is how CPU runs stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    AutoModel,
+    LlamaConfig,
+    LlamaModel,
+    PreTrainedModel,
+    Qwen2Config,
+    Qwen2Model,
+)
+
+from muse.item2item.models.backbone_config import BackboneConfig, BackboneKind
+
+
+def _build(config: BackboneConfig) -> PreTrainedModel:
+    sizes: dict[str, Any] = dict(
+        vocab_size=config.vocab_size,
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_key_value_heads,
+        max_position_embeddings=config.max_position_embeddings,
+    )
+    if config.kind is BackboneKind.RANDOM_LLAMA:
+        return LlamaModel(LlamaConfig(**sizes))
+    if config.kind is BackboneKind.RANDOM_QWEN2:
+        return Qwen2Model(Qwen2Config(**sizes))
+    assert config.path is not None  # BackboneConfig checks it for kind = "pretrained"
+    extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
+    model: PreTrainedModel = AutoModel.from_pretrained(config.path, local_files_only=True, **extra)
+    _layers(model)  # fail at load time on a model this class cannot truncate
+    return model
+
+
+def _layers(model: PreTrainedModel) -> nn.ModuleList:
+    layers = getattr(model, "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ValueError(f"{type(model).__name__} keeps no decoder layers in .layers")
+    return layers
+
+
+def _truncate(model: PreTrainedModel, num_layers: int) -> None:
+    layers = _layers(model)
+    if num_layers > len(layers):
+        raise ValueError(f"backbone.num_layers = {num_layers}, but the model has {len(layers)}")
+    model.layers = nn.ModuleList(list(layers)[:num_layers])
+    model.config.num_hidden_layers = num_layers
+    # Models with per-layer attention types (sliding windows) index this list by layer.
+    layer_types = getattr(model.config, "layer_types", None)
+    if layer_types is not None:
+        model.config.layer_types = list(layer_types)[:num_layers]
+
+
+class Backbone(nn.Module):
+    """A decoder-only LM read over ``inputs_embeds`` (B batch, T tokens, H hidden)."""
+
+    def __init__(self, config: BackboneConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.model = _build(config)
+        if config.num_layers:
+            _truncate(self.model, config.num_layers)
+
+    @property
+    def input_embeddings(self) -> nn.Embedding:
+        """The token embedding table (V, H) the prompt ids are looked up in."""
+        embeddings = self.model.get_input_embeddings()
+        assert isinstance(embeddings, nn.Embedding)
+        return embeddings
+
+    @property
+    def hidden_size(self) -> int:
+        """H, the width of the hidden states."""
+        return int(self.model.config.hidden_size)
+
+    @property
+    def num_layers(self) -> int:
+        """Decoder layers actually run (after truncation)."""
+        return len(_layers(self.model))
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """inputs_embeds (B, T, H), attention_mask (B, T) bool → last hidden states (B, T, H)."""
+        output = self.model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask.long(), use_cache=False
+        )
+        hidden: torch.Tensor = output.last_hidden_state
+        return hidden

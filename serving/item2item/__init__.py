@@ -1,0 +1,1 @@
+"""The similar-items service: its servicer, transport-free engine, requests and config."""
