@@ -98,6 +98,23 @@ def test_the_task_key_picks_the_config_class_and_is_saved(
     assert "task must be one of ['ranking', 'item_to_item'], got 'bogus'" in (
         capsys.readouterr().err
     )
-    # A task `muse train` does not run is named, not sent to the ranking config class.
-    assert main(["train", "--config", str(path), "--set", "task=item_to_item"]) == 2
-    assert "task 'item_to_item' is not trained by `muse train` (ranking)" in capsys.readouterr().err
+    # item_to_item is trained too: its config class reads the item-pair [data] table.
+    missing = tmp_path / "no_items"
+    args = ["--set", "task=item_to_item", "--set", f'data.dataset="{missing}"', "--no-progress"]
+    assert main(["train", "--config", str(path), *args]) == 2
+    assert f"{missing}: directory not found" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(path),
+                "--set",
+                "task=item_to_item",
+                "--set",
+                "data.max_history_length=5",
+            ]
+        )
+        == 2
+    )
+    assert "unknown key(s) data.max_history_length" in capsys.readouterr().err

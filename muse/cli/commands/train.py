@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from muse.core.config_loader import add_override_argument
 
@@ -10,7 +12,7 @@ from muse.core.config_loader import add_override_argument
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
-        help="TOML with a top-level task (default ranking) and [model], [data], [training] tables",
+        help="TOML with a top-level task (ranking, the default, or item_to_item) and its tables",
     )
     add_override_argument(parser, "training.batch_size=256")
     parser.add_argument(
@@ -30,12 +32,18 @@ def run(args: argparse.Namespace) -> int:
     from muse.core.config_loader import apply_overrides, config_from_dict, read_toml
     from muse.core.errors import ConfigError
     from muse.core.task_kind import TaskKind, task_of_config
+    from muse.item2item.training.train_config import ItemTrainConfig
+    from muse.item2item.training.training_job import train as train_item_to_item
     from muse.ranking.training.train_config import TrainConfig
-    from muse.ranking.training.training_job import train
+    from muse.ranking.training.training_job import train as train_ranking
     from muse.training.run_directory import RunDirectory
 
-    # Each task's config class and training entry point; the config's ``task`` key picks one.
-    tasks = {TaskKind.RANKING: (TrainConfig, train)}
+    # Each task's config class, training entry point and one-line summary of its result; the
+    # config's ``task`` key picks one.
+    tasks: dict[TaskKind, tuple[type, Callable[..., Any], Callable[[Any, Any], str]]] = {
+        TaskKind.RANKING: (TrainConfig, train_ranking, _ranking_summary),
+        TaskKind.ITEM_TO_ITEM: (ItemTrainConfig, train_item_to_item, _item_to_item_summary),
+    }
 
     overrides = list(args.overrides)
     if args.out:
@@ -51,17 +59,26 @@ def run(args: argparse.Namespace) -> int:
     if kind not in tasks:
         trainable = ", ".join(task.value for task in tasks)
         raise ConfigError(f"{source}: task {kind.value!r} is not trained by `muse train` ({trainable})")
-    config_class, train_job = tasks[kind]
-    config = config_from_dict(config_class, raw, source)
+    config_class, train_job, summary = tasks[kind]
+    config: Any = config_from_dict(config_class, raw, source)
     result = train_job(config, resume=args.resume, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    print(
+    print(summary(config, result))
+    return 0
+
+
+def _ranking_summary(config: Any, result: Any) -> str:
+    return (
         f"{config.model.name}: test AUC {result.test.auc:.4f} GAUC {result.test.gauc:.4f} "
         f"logloss {result.test.logloss:.4f}; {result.epochs} epoch(s), best {result.best_epoch}; "
         f"{result.samples_per_second:,.0f} train samples/s; metrics in {result.run_dir / 'metrics.json'}"
     )
-    return 0
+
+
+def _item_to_item_summary(config: Any, result: Any) -> str:
+    summary: str = result.summary()
+    return summary
 
 
 def _toml_string(text: str) -> str:

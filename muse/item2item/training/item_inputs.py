@@ -1,0 +1,167 @@
+"""The torch side of the item-to-item data: catalogue rows → the encoder's :class:`ItemBatch`.
+
+Each image is decoded, converted to RGB and resized to the vision encoder's ``image_size`` once,
+the first time its item is asked for, and kept as uint8 (3 × S × S bytes per item), so later
+batches only stack and normalise. Text goes through the model's :class:`ItemPrompt`.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from features.item_catalogue import ItemCatalogue
+from muse.item2item.batch import ItemBatch
+from muse.item2item.models.item_encoder_config import ItemEncoderConfig
+from muse.item2item.models.prompt import ItemPrompt, ItemText, load_tokenizer
+from muse.item2item.training.train_config import ItemTrainConfig
+
+PAD_TOKEN = "[PAD]"
+UNKNOWN_TOKEN = "[UNK]"
+_WORD = re.compile(r"\w+|[^\w\s]")  # what the word tokenizer's pre-tokenizer splits off
+
+
+class ItemPairBatch(NamedTuple):
+    """N co-engaged pairs: side_a and side_b are ItemBatches of N items each (row i of both is
+    pair i); weights (N,) float32 are the pairs' weights."""
+
+    side_a: ItemBatch
+    side_b: ItemBatch
+    weights: torch.Tensor
+
+
+def word_tokenizer(
+    texts: Iterable[str], vocab_size: int, reserved: Iterable[str] = ()
+) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer: ``reserved`` words first, then the words of ``texts`` by falling
+    frequency (ties alphabetical), ``vocab_size`` ids in all with [PAD] = 0 and [UNK] = 1."""
+    if vocab_size < 3:
+        raise ValueError(f"a word tokenizer needs vocab_size ≥ 3, got {vocab_size}")
+    counts: collections.Counter[str] = collections.Counter()
+    for text in texts:
+        counts.update(_WORD.findall(text.lower()))
+    words: list[str] = []
+    for text in reserved:
+        words += [word for word in _WORD.findall(text.lower()) if word not in words]
+    words += [word for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    vocab = {PAD_TOKEN: 0, UNKNOWN_TOKEN: 1}
+    for word in words:
+        if len(vocab) >= vocab_size:
+            break
+        vocab.setdefault(word, len(vocab))
+    model = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNKNOWN_TOKEN))
+    model.normalizer = normalizers.Lowercase()
+    model.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=model, pad_token=PAD_TOKEN, unk_token=UNKNOWN_TOKEN
+    )
+
+
+def build_tokenizer(config: ItemTrainConfig, catalogue: ItemCatalogue) -> PreTrainedTokenizerBase:
+    """The prompt's tokenizer: loaded from disk, or the word tokenizer over ``catalogue``'s text."""
+    path = config.tokenizer_path
+    if path is not None:
+        return load_tokenizer(path)
+    prompt = config.model.prompt
+    reserved = (
+        prompt.image_prefix,
+        prompt.image_instruction,
+        prompt.text_prefix,
+        prompt.text_instruction,
+        prompt.compression_token,
+    )
+    texts = [
+        " ".join((title, " ".join(topics), content))
+        for title, topics, content in zip(
+            catalogue.titles, catalogue.topics, catalogue.contents, strict=True
+        )
+    ]
+    return word_tokenizer(texts, config.model.backbone.vocab_size, reserved)
+
+
+class ItemInputs:
+    """Builds ItemBatches of catalogue rows: prompts plus cached, normalised images.
+
+    Safe to call from the prefetch thread and the main thread at once.
+    """
+
+    def __init__(
+        self,
+        catalogue: ItemCatalogue,
+        prompt: ItemPrompt,
+        model: ItemEncoderConfig,
+        image_mean: tuple[float, float, float],
+        image_std: tuple[float, float, float],
+    ) -> None:
+        self.catalogue = catalogue
+        self.prompt = prompt
+        self.sees_images = model.sees_images
+        self.image_size = model.vision.image_size
+        self.mean = torch.tensor(image_mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        size = self.image_size if self.sees_images else 0
+        self._pixels = torch.zeros((len(catalogue), 3, size, size), dtype=torch.uint8)
+        self._decoded = np.zeros(len(catalogue), dtype=bool)
+        self._lock = threading.Lock()
+
+    def texts(self, rows: np.ndarray) -> list[ItemText]:
+        catalogue = self.catalogue
+        return [
+            ItemText(catalogue.titles[row], catalogue.topics[row], catalogue.contents[row])
+            for row in rows.tolist()
+        ]
+
+    def images(self, rows: np.ndarray) -> torch.Tensor:
+        """(M, 3, S, S) float32 images of catalogue ``rows`` (M,), resized and normalised."""
+        self._decode(rows)
+        pixels = self._pixels[torch.from_numpy(np.asarray(rows, dtype=np.int64))]
+        return (pixels.to(torch.float32) / 255.0 - self.mean) / self.std
+
+    def _decode(self, rows: np.ndarray) -> None:
+        with self._lock:
+            for row in np.unique(rows[~self._decoded[rows]]).tolist():
+                image = self.catalogue.image(row)
+                if image.size != (self.image_size, self.image_size):
+                    image = image.resize(
+                        (self.image_size, self.image_size), Image.Resampling.BILINEAR
+                    )
+                array = np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+                self._pixels[row] = torch.from_numpy(np.ascontiguousarray(array))
+                self._decoded[row] = True
+
+    def items(self, rows: np.ndarray) -> ItemBatch:
+        """The ItemBatch of catalogue ``rows`` (M,) int64."""
+        rows = np.asarray(rows, dtype=np.int64)
+        images = self.images(rows) if self.sees_images else None
+        return self.prompt.encode(self.texts(rows), images)
+
+    def pairs(self, rows_a: np.ndarray, rows_b: np.ndarray, weights: np.ndarray) -> ItemPairBatch:
+        """The ItemPairBatch of N pairs: catalogue rows (N,) of each side and weights (N,)."""
+        return ItemPairBatch(
+            side_a=self.items(rows_a),
+            side_b=self.items(rows_b),
+            weights=torch.as_tensor(np.asarray(weights), dtype=torch.float32),
+        )
+
+
+def item_batch_to(batch: ItemBatch, device: torch.device) -> ItemBatch:
+    """``batch`` with every tensor on ``device``."""
+    return ItemBatch(
+        token_ids=batch.token_ids.to(device),
+        attention_mask=batch.attention_mask.to(device),
+        image_placeholder_index=batch.image_placeholder_index.to(device),
+        image_compression_index=batch.image_compression_index.to(device),
+        last_index=batch.last_index.to(device),
+        images=batch.images.to(device) if batch.images is not None else None,
+    )
