@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,10 @@ import numpy as np
 import polars as pl
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY))  # benchmarks.* beside this script
+
+from benchmarks.grpc_load import LoadResult, measured  # noqa: E402 (after the path)
+
 NUM_ITEMS = 1_000_000
 NUM_CATEGORIES = 5_000
 SHORT_USERS = 64  # L = 1,000
@@ -277,114 +280,14 @@ class NaiveServerProcess:
         self.log.close()
 
 
-# ---- the load client -----------------------------------------------------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class LoadResult:
-    """What one bounded load run measured (latencies in seconds, successful requests only).
-
-    server_cpu / client_cpu: CPU seconds the server process and the load client used during the
-    measured part; CPU per request is robust to other jobs on the machine, unlike wall time.
-    """
-
-    name: str
-    path: str
-    concurrency: int
-    requests: int
-    errors: int
-    wall_seconds: float
-    latencies: list[float]
-    server_cpu: float = 0.0
-    client_cpu: float = 0.0
-
-    def cpu_ms_per_request(self) -> float:
-        count = len(self.latencies)
-        return (self.server_cpu + self.client_cpu) / count * 1e3 if count else float("nan")
-
-    @property
-    def rps(self) -> float:
-        return len(self.latencies) / self.wall_seconds if self.wall_seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies, q)) * 1e3 if self.latencies else float("nan")
-
-
-async def load(
-    address: str,
-    requests: list[Any],
-    concurrency: int,
-    max_requests: int,
-    max_seconds: float,
-    warmup: list[Any] | None = None,
-) -> tuple[int, int, float, list[float]]:
-    """Send up to ``max_requests`` (cycling ``requests``) within ``max_seconds`` with ``concurrency``
-    workers on one channel; returns (sent, errors, wall seconds, latencies of successes)."""
-    import grpc
-
+def score_call(channel: Any) -> Any:
+    """RankingService.Score on ``channel``: what the load client calls."""
     from serving.proto_gen.muse.serving.v1 import ranking_pb2_grpc
 
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = ranking_pb2_grpc.RankingServiceStub(channel)
-        for request in warmup or []:
-            await stub.Score(request, timeout=600)
-        latencies: list[float] = []
-        counter = {"next": 0, "errors": 0}
-        stop_at = time.perf_counter() + max_seconds
-
-        async def worker() -> None:
-            while counter["next"] < max_requests and time.perf_counter() < stop_at:
-                request = requests[counter["next"] % len(requests)]
-                counter["next"] += 1
-                started = time.perf_counter()
-                try:
-                    await stub.Score(request, timeout=600)
-                    latencies.append(time.perf_counter() - started)
-                except grpc.aio.AioRpcError:
-                    counter["errors"] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return counter["next"], counter["errors"], time.perf_counter() - started, latencies
+    return ranking_pb2_grpc.RankingServiceStub(channel).Score
 
 
-def measured(
-    name: str,
-    path: str,
-    server_pid: int,
-    address: str,
-    requests: list[Any],
-    concurrency: int,
-    max_requests: int,
-    max_seconds: float,
-    warmup: list[Any] | None = None,
-) -> LoadResult:
-    """One bounded load run with the CPU both sides used (warm-up excluded)."""
-    if warmup:
-        asyncio.run(load(address, warmup, 1, len(warmup), 600.0))
-    server_before, client_before = process_cpu_seconds(server_pid), time.process_time()
-    sent, errors, wall, latencies = asyncio.run(
-        load(address, requests, concurrency, max_requests, max_seconds)
-    )
-    result = LoadResult(
-        name,
-        path,
-        concurrency,
-        sent,
-        errors,
-        wall,
-        latencies,
-        server_cpu=process_cpu_seconds(server_pid) - server_before,
-        client_cpu=time.process_time() - client_before,
-    )
-    print(_line(result), flush=True)
-    return result
+# ---- scenarios -----------------------------------------------------------------------------------
 
 
 def score_requests(users: list[int], seed: int) -> list[Any]:
@@ -412,6 +315,7 @@ def throughput_scenarios(
             path,
             server_pid,
             address,
+            score_call,
             short,
             8,
             args.requests,
@@ -433,6 +337,7 @@ def latency_scenarios(
             path,
             server_pid,
             address,
+            score_call,
             warm,
             1,
             long_requests,
@@ -449,6 +354,7 @@ def latency_scenarios(
             path,
             server_pid,
             address,
+            score_call,
             cold,
             1,
             count,
@@ -456,14 +362,6 @@ def latency_scenarios(
         )
     )
     return results
-
-
-def _line(result: LoadResult) -> str:
-    return (
-        f"{result.path:>5} | {result.name:<48} | {len(result.latencies):>5} ok {result.errors:>3} err | "
-        f"{result.rps:8.1f} RPS | p50 {result.percentile(50):8.1f} ms | p99 {result.percentile(99):8.1f} ms | "
-        f"CPU {result.cpu_ms_per_request():6.1f} ms/request"
-    )
 
 
 # ---- where the time goes ------------------------------------------------------------------------
@@ -675,7 +573,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPOSITORY))
     if args.serve_naive:
         run_naive_server(args.checkpoint, args.store_dir, args.ready_file, args.server_threads)
         return 0

@@ -106,6 +106,7 @@ class ItemAttributes(NamedTuple):
     image_style: np.ndarray  # (N,) int32: category · styles per category + style within it
     text_style: np.ndarray  # (N,) int32
     is_test: np.ndarray  # (N,) bool: held out for the test pairs
+    is_query: np.ndarray  # (N,) bool: test items the test pairs start from (never partners)
 
 
 class PairDraw(NamedTuple):
@@ -171,6 +172,10 @@ def draw_attributes(config: MultimodalCatalogueConfig) -> ItemAttributes:
     is_test = np.zeros(n, dtype=bool)
     num_test = min(n - 2, max(2, round(n * config.test_item_share)))
     is_test[rng.permutation(n)[:num_test]] = True
+    is_query = np.zeros(n, dtype=bool)
+    test_items = np.flatnonzero(is_test)
+    num_query = min(num_test - 1, max(1, round(num_test * config.test_query_share)))
+    is_query[rng.permutation(test_items)[:num_query]] = True
     return ItemAttributes(
         category=category,
         colour=colour[category, image_local],
@@ -181,6 +186,7 @@ def draw_attributes(config: MultimodalCatalogueConfig) -> ItemAttributes:
         image_style=category * img_per + image_local,
         text_style=category * txt_per + text_local,
         is_test=is_test,
+        is_query=is_query,
     )
 
 
@@ -278,14 +284,16 @@ def item_texts(
 
 def draw_pairs(
     attributes: ItemAttributes,
-    items: np.ndarray,
+    anchor_items: np.ndarray,
+    partner_items: np.ndarray,
     count: int,
     shares: tuple[float, float, float],
     rng: np.random.Generator,
     split: str,
 ) -> PairDraw:
-    """``count`` pairs among ``items`` (generator indices): kind ∝ shares, anchor uniform among
-    the items that have a partner of that kind, partner uniform among those partners."""
+    """``count`` pairs from ``anchor_items`` to ``partner_items`` (generator indices; the same
+    array for train): kind ∝ shares, anchor uniform among the anchor items that have a partner of
+    that kind, partner uniform among those partners."""
     probabilities = np.asarray(shares, dtype=np.float64) / sum(shares)
     kinds = rng.choice(len(LINK_KINDS), size=count, p=probabilities)
     num_text_styles = int(attributes.text_style.max()) + 1
@@ -308,14 +316,20 @@ def draw_pairs(
             ),
             "both": (combo, np.arange(combo.size, dtype=np.int64)),
         }[name]
-        group_of, differ_of = group[items], differ[items]
+        group_of, differ_of = group[partner_items], differ[partner_items]
         order = np.lexsort((differ_of, group_of))
         sorted_groups = group_of[order]
         groups, start, size = np.unique(sorted_groups, return_index=True, return_counts=True)
-        pair_keys = group_of * (differ.max() + 1) + differ_of
-        _, pair_inverse, pair_counts = np.unique(pair_keys, return_inverse=True, return_counts=True)
-        slot = np.searchsorted(groups, group_of)
-        partners = size[slot] - pair_counts[pair_inverse]
+        # An anchor's partners: the partner items of its group, minus those sharing its `differ`.
+        anchor_group, anchor_differ = group[anchor_items], differ[anchor_items]
+        slot = np.searchsorted(groups, anchor_group).clip(max=groups.size - 1)
+        keys, key_counts = np.unique(
+            group_of * (differ.max() + 1) + differ_of, return_counts=True
+        )
+        anchor_keys = anchor_group * (differ.max() + 1) + anchor_differ
+        key_slot = np.searchsorted(keys, anchor_keys).clip(max=keys.size - 1)
+        same_key = np.where(keys[key_slot] == anchor_keys, key_counts[key_slot], 0)
+        partners = np.where(groups[slot] == anchor_group, size[slot] - same_key, 0)
         eligible = np.flatnonzero(partners > 0)
         if eligible.size == 0:
             raise ConfigError(
@@ -330,13 +344,13 @@ def draw_pairs(
                 break
             g = slot[anchors[pending]]
             draw = order[start[g] + (rng.random(pending.size) * size[g]).astype(np.int64)]
-            ok = differ_of[draw] != differ_of[anchors[pending]]
+            ok = differ_of[draw] != anchor_differ[anchors[pending]]
             chosen[pending[ok]] = draw[ok]
             pending = pending[~ok]
         else:  # pragma: no cover - an eligible anchor has a partner with probability >= 1/size
             raise RuntimeError("partner sampling did not converge")
-        parts_a.append(items[anchors])
-        parts_b.append(items[chosen])
+        parts_a.append(anchor_items[anchors])
+        parts_b.append(partner_items[chosen])
         parts_kind.append(np.full(wanted, kind, dtype=np.int8))
     shuffle = rng.permutation(count)
     return PairDraw(
@@ -435,6 +449,7 @@ def build_multimodal_catalogue(
     train = draw_pairs(
         attributes,
         np.flatnonzero(~attributes.is_test),
+        np.flatnonzero(~attributes.is_test),
         config.pairs.train_pairs,
         shares,
         random_stream(config.seed, _STREAM_TRAIN),
@@ -442,7 +457,8 @@ def build_multimodal_catalogue(
     )
     test = draw_pairs(
         attributes,
-        np.flatnonzero(attributes.is_test),
+        np.flatnonzero(attributes.is_query),
+        np.flatnonzero(attributes.is_test & ~attributes.is_query),
         config.pairs.test_pairs,
         shares,
         random_stream(config.seed, _STREAM_TEST),
@@ -464,9 +480,10 @@ def build_multimodal_catalogue(
 def oracle_recall(
     config: MultimodalCatalogueConfig, catalogue: MultimodalCatalogue, k: int = RECALL_K
 ) -> dict[str, dict[str, float]]:
-    """View → link kind → Recall@k of the oracle view over the test pairs (pool: test items)."""
-    pool = np.flatnonzero(catalogue.attributes.is_test)
+    """View → link kind → Recall@k of the oracle view over the test pairs (NoteLLM's pool: the
+    test items minus the queries)."""
     test = catalogue.test
+    pool = np.setdiff1d(np.flatnonzero(catalogue.attributes.is_test), test.a)
     result: dict[str, dict[str, float]] = {}
     for view in ORACLE_VIEWS:
         embeddings = oracle_embeddings(config, catalogue.attributes, view)
@@ -536,7 +553,10 @@ def _write(
     pl.DataFrame(
         {
             "item_id": ids,
-            "split": np.where(attributes.is_test, "test", "train"),
+            # test_query: a test item the test pairs start from; test: a partner (the pool).
+            "split": np.where(
+                attributes.is_query, "test_query", np.where(attributes.is_test, "test", "train")
+            ),
             "category": [CATEGORY_NAMES[v] for v in attributes.category],
             "colour": [COLOUR_NAMES[v] for v in attributes.colour],
             "pattern": [PATTERN_NAMES[v] for v in attributes.pattern],

@@ -113,7 +113,10 @@ class MultimodalCatalogueConfig:
     seed: int = 42
     num_items: int = 2_000
     # Share of the items held out for test pairs (train pairs never touch them).
-    test_item_share: float = 0.2
+    test_item_share: float = 0.3
+    # Share of the test items the test pairs start from (the queries); the other test items are
+    # the partners and, as in NoteLLM's protocol, the retrieval pool (test items minus queries).
+    test_query_share: float = 0.25
     attributes: AttributeConfig = field(default_factory=AttributeConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
@@ -125,3 +128,5 @@ class MultimodalCatalogueConfig:
             raise ValueError("num_items must be >= 4")
         if not 0.0 < self.test_item_share < 1.0:
             raise ValueError("test_item_share must be in (0, 1)")
+        if not 0.0 < self.test_query_share < 1.0:
+            raise ValueError("test_query_share must be in (0, 1)")

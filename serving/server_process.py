@@ -29,7 +29,11 @@ class ServerProcess:
         overrides: list[str] | None = None,
         log_path: str | Path | None = None,
         ready_timeout: float = 180.0,
+        program: list[str] | None = None,
     ) -> None:
+        """``program``: the command to run instead of ``python -m muse.cli serve``; it gets the
+        same ``--config``, ``--ready-file`` and ``--set`` arguments (a benchmark's own host)."""
+        self.program = program or [sys.executable, "-m", "muse.cli", "serve"]
         self.config_path = Path(config_path)
         self.overrides = list(overrides or [])
         self._scratch = Path(tempfile.mkdtemp(prefix="muse-serve-"))
@@ -66,7 +70,7 @@ class ServerProcess:
         """Spawn the server and wait until it serves; raises RuntimeError with its log otherwise."""
         ready_file = self._scratch / "ready.json"
         ready_file.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "muse.cli", "serve", "--config", str(self.config_path)]
+        command = [*self.program, "--config", str(self.config_path)]
         command += ["--ready-file", str(ready_file)]
         for override in self.overrides:
             command += ["--set", override]

@@ -131,7 +131,7 @@ def test_text_only_prompt_has_no_image_positions() -> None:
     batch = prompt.encode(tiny.items(), None)
     assert batch.image_placeholder_index.tolist() == [-1, -1]
     assert batch.image_compression_index.tolist() == [-1, -1]
-    with pytest.raises(ValueError, match="needs images"):
+    with pytest.raises(ValueError, match="takes no images"):
         prompt.encode(tiny.items(), tiny.images())
 
 

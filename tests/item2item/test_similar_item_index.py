@@ -104,3 +104,35 @@ def test_bundle_round_trip_records_recall_and_is_verified(tmp_path: Path) -> Non
     manifest_path.write_text(json.dumps(wrong))
     with pytest.raises(DataError, match="expected a 'item_to_item' bundle"):
         read_index_bundle(out, verify=False)
+
+
+def test_exact_search_in_chunks_ranks_ties_like_one_stable_sort(monkeypatch) -> None:
+    from muse.item2item.index import similar_item_index
+
+    ids, vectors, categories = _catalogue(count=3000)
+    vectors[1500:] = vectors[:1500]  # every vector twice: exact ties in cosine
+    index = SimilarItemIndex.build(IndexConfig(kind=IndexKind.EXACT), ids, vectors, categories)
+    monkeypatch.setattr(similar_item_index, "EXACT_CHUNK_SCORES", 7 * 3000)  # 7 queries a chunk
+    rows = np.arange(0, 3000, 137)
+    for category in (None, 2):
+        found = index.exact_search(vectors[rows], 30, category=category, exclude_rows=rows)
+        scores = index.vectors[rows] @ index.vectors.T
+        if category is not None:
+            scores[:, categories != category] = -np.inf
+        scores[np.arange(rows.size), rows] = -np.inf
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :30]
+        np.testing.assert_array_equal(found.ids, ids[expected])
+
+
+def test_recall_of_counts_served_answers_against_exact_search() -> None:
+    ids, vectors, categories = _catalogue()
+    index = SimilarItemIndex.build(IndexConfig(kind=IndexKind.EXACT), ids, vectors, categories)
+    rows = np.arange(10)
+    exact = index.exact_search(vectors[rows], 20, exclude_rows=rows).ids
+    assert index.recall_of(rows, list(exact), 20) == 1.0
+    # Half the answers replaced by ids outside the catalogue or padding: half the recall.
+    half = [np.concatenate([answer[:10], [123456789] * 5, [NO_ITEM] * 5]) for answer in exact]
+    assert index.recall_of(rows, half, 20) == pytest.approx(0.5)
+    assert index.recall_of(rows, [answer[:5] for answer in exact], 20) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="10 answers"):
+        index.recall_of(rows, list(exact[:3]), 20)

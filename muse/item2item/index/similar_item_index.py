@@ -9,6 +9,7 @@ items inside faiss (an ID selector), so a filtered query still returns k results
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import faiss
@@ -17,6 +18,10 @@ import numpy as np
 from muse.item2item.index.index_config import IndexConfig, IndexKind
 
 NO_ITEM = -1  # pads results when fewer than k items qualify
+# Rows added to faiss per call while building (progress is reported between calls).
+ADD_CHUNK_ROWS = 65_536
+# exact_search scores at most this many (query, item) pairs at once: 256 MB of float32.
+EXACT_CHUNK_SCORES = 1 << 26
 
 
 class SimilarItems(NamedTuple):
@@ -47,6 +52,7 @@ class SimilarItemIndex:
         self.categories = np.asarray(categories, dtype=np.int64)
         self.index = index
         self._row_of = np.argsort(self.item_ids)
+        self._sorted_ids = self.item_ids[self._row_of]  # once: a per-lookup gather costs O(N)
         self._category_rows: dict[int, np.ndarray] = {}
 
     @classmethod
@@ -57,8 +63,12 @@ class SimilarItemIndex:
         embeddings: np.ndarray,
         categories: np.ndarray | None = None,
         category_names: tuple[str, ...] = (),
+        progress: Callable[[int], None] | None = None,
     ) -> SimilarItemIndex:
-        """Normalise ``embeddings`` (N, D) and build the configured faiss index over them."""
+        """Normalise ``embeddings`` (N, D) and build the configured faiss index over them.
+
+        progress: called with the number of rows just added, after each chunk is in the index.
+        """
         item_ids = np.asarray(item_ids, dtype=np.int64)
         vectors = unit_rows(embeddings)
         if vectors.shape[0] != item_ids.size:
@@ -68,7 +78,12 @@ class SimilarItemIndex:
         if categories is None:
             categories = np.zeros(item_ids.size, dtype=np.int64)
         return cls(
-            config, item_ids, vectors, categories, _build_faiss(config, vectors), category_names
+            config,
+            item_ids,
+            vectors,
+            categories,
+            _build_faiss(config, vectors, progress),
+            category_names,
         )
 
     @property
@@ -88,9 +103,8 @@ class SimilarItemIndex:
         ids = np.asarray(item_ids, dtype=np.int64)
         if self.size == 0:
             return np.full(ids.shape, -1, dtype=np.int64)
-        sorted_ids = self.item_ids[self._row_of]
-        positions = np.minimum(np.searchsorted(sorted_ids, ids), self.size - 1)
-        return np.where(sorted_ids[positions] == ids, self._row_of[positions], -1)
+        positions = np.minimum(np.searchsorted(self._sorted_ids, ids), self.size - 1)
+        return np.where(self._sorted_ids[positions] == ids, self._row_of[positions], -1)
 
     def search(
         self,
@@ -123,41 +137,67 @@ class SimilarItemIndex:
         category: int | None = None,
         exclude_rows: np.ndarray | None = None,
     ) -> SimilarItems:
-        """The plain reference of :meth:`search`: every item scored (numpy), same contract."""
+        """The plain reference of :meth:`search`: every item scored (numpy), same contract.
+
+        Ties rank the lower row first. Queries are scored in chunks of at most
+        ``EXACT_CHUNK_SCORES`` (query, item) pairs, so memory stays bounded at any catalogue size.
+        """
         queries = unit_rows(queries)
-        scores = queries @ self.vectors.T  # (Q, N)
-        if category is not None:
-            scores[:, self.categories != category] = -np.inf
-        if exclude_rows is not None:
-            excluded = np.asarray(exclude_rows)
-            valid = excluded >= 0
-            scores[np.flatnonzero(valid), excluded[valid]] = -np.inf
         depth = min(k, self.size)
-        rows = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
-        kept = np.take_along_axis(scores, rows, axis=1)
+        count = queries.shape[0]
+        rows = np.full((count, depth), -1, dtype=np.int64)
+        kept = np.full((count, depth), -np.inf, dtype=np.float32)
+        excluded = None if exclude_rows is None else np.asarray(exclude_rows, dtype=np.int64)
+        step = max(1, EXACT_CHUNK_SCORES // max(self.size, 1))
+        for start in range(0, count, step):
+            stop = min(start + step, count)
+            scores = queries[start:stop] @ self.vectors.T  # (q, N)
+            if category is not None:
+                scores[:, self.categories != category] = -np.inf
+            if excluded is not None:
+                chunk = excluded[start:stop]
+                valid = chunk >= 0
+                scores[np.flatnonzero(valid), chunk[valid]] = -np.inf
+            best = _top_rows(scores, depth)
+            rows[start:stop] = best
+            kept[start:stop] = np.take_along_axis(scores, best, axis=1)
         rows = np.where(np.isfinite(kept), rows, -1)
-        return self._results(kept.astype(np.float32), rows, k, None)
+        return self._results(kept, rows, k, None)
 
     def recall_against_exact(self, queries: int, k: int, seed: int = 0) -> float:
         """Recall@k of :meth:`search` against exact search over ``queries`` random catalogue items
-        (each item itself excluded): the share of the exact top-k that the index returns, where a
-        returned item as close as the exact k-th counts too (items tied in cosine are equally right).
-        """
+        (each item itself excluded), as :meth:`recall_of` counts it."""
         count = min(queries, self.size)
         if count == 0:
             return math.nan
         rows = np.random.default_rng(seed).choice(self.size, size=count, replace=False)
-        queries_vectors = self.vectors[rows]
-        approximate = self.search(queries_vectors, k, exclude_rows=rows).ids
-        exact = self.exact_search(queries_vectors, k, exclude_rows=rows)
+        approximate = self.search(self.vectors[rows], k, exclude_rows=rows).ids
+        return self.recall_of(rows, list(approximate), k)
+
+    def recall_of(self, query_rows: np.ndarray, found: Sequence[np.ndarray], k: int) -> float:
+        """Recall@k of what some search returned for catalogue rows ``query_rows`` (Q,), each
+        item itself excluded: ``found[q]`` holds the item ids answered for query q (at most k,
+        NO_ITEM allowed), however they were found (this index, a server). Recall is the share of
+        the exact top-k that was returned, where a returned item as close as the exact k-th counts
+        too (items tied in cosine are equally right); the mean over queries.
+        """
+        query_rows = np.asarray(query_rows, dtype=np.int64)
+        if len(found) != query_rows.size:
+            raise ValueError(f"found must hold {query_rows.size} answers, got {len(found)}")
+        if query_rows.size == 0:
+            return math.nan
+        query_vectors = self.vectors[query_rows]
+        exact = self.exact_search(query_vectors, k, exclude_rows=query_rows)
         shares = []
-        for query, found, truth, truth_scores in zip(
-            queries_vectors, approximate, exact.ids, exact.scores, strict=True
+        for query, answer, truth, truth_scores in zip(
+            query_vectors, found, exact.ids, exact.scores, strict=True
         ):
             wanted = int((truth != NO_ITEM).sum())
             if wanted == 0:
                 continue
-            returned = self.rows_of(found[found != NO_ITEM])
+            answer = np.asarray(answer, dtype=np.int64)[:k]
+            returned = self.rows_of(answer[answer != NO_ITEM])
+            returned = np.unique(returned[returned >= 0])  # unknown ids are wrong, repeats once
             true_scores = self.vectors[returned] @ query  # exact cosines, whatever the index kept
             threshold = truth_scores[wanted - 1] - 1e-5
             shares.append(min(int((true_scores >= threshold).sum()), wanted) / wanted)
@@ -228,14 +268,31 @@ def unit_rows(embeddings: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def _top_rows(scores: np.ndarray, depth: int) -> np.ndarray:
+    """(Q, N) scores → (Q, depth) rows of the highest, best first, ties to the lower row: what a
+    stable sort of every row would keep, found by partitioning instead of sorting all N."""
+    count = scores.shape[1]
+    if depth == 0 or depth * 8 >= count:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+    threshold = np.partition(scores, count - depth, axis=1)[:, count - depth]  # depth-th highest
+    best = np.empty((scores.shape[0], depth), dtype=np.int64)
+    for query, (row, bar) in enumerate(zip(scores, threshold, strict=True)):
+        candidates = np.flatnonzero(row >= bar)  # ascending rows, at least depth of them
+        best[query] = candidates[np.argsort(-row[candidates], kind="stable")[:depth]]
+    return best
+
+
 def _empty(queries: int, k: int) -> SimilarItems:
     return SimilarItems(
         np.full((queries, k), NO_ITEM, dtype=np.int64), np.zeros((queries, k), np.float32)
     )
 
 
-def _build_faiss(config: IndexConfig, vectors: np.ndarray) -> faiss.Index:
-    """The configured index, trained (when it needs to be) and holding every row."""
+def _build_faiss(
+    config: IndexConfig, vectors: np.ndarray, progress: Callable[[int], None] | None = None
+) -> faiss.Index:
+    """The configured index, trained (when it needs to be) and holding every row (added in
+    chunks of ``ADD_CHUNK_ROWS``, ``progress`` told after each)."""
     count, dim = vectors.shape
     metric = faiss.METRIC_INNER_PRODUCT
     if config.kind is IndexKind.EXACT:
@@ -268,5 +325,9 @@ def _build_faiss(config: IndexConfig, vectors: np.ndarray) -> faiss.Index:
         index = faiss.IndexRefineFlat(inverted)
     else:
         raise ValueError(f"unhandled index kind {config.kind}")
-    index.add(vectors)
+    for start in range(0, count, ADD_CHUNK_ROWS):
+        chunk = vectors[start : start + ADD_CHUNK_ROWS]
+        index.add(chunk)
+        if progress is not None:
+            progress(chunk.shape[0])
     return index

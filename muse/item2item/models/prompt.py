@@ -11,7 +11,6 @@ The placeholder's id is never looked up (the Q visual tokens replace its embeddi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,15 +18,15 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from muse.item2item.batch import ItemBatch
 from muse.item2item.models.prompt_config import PromptConfig, PromptKind
+from muse.item2item.models.prompt_layout import (
+    ItemText,
+    PromptRow,
+    item_text,
+    padded,
+    prompt_row,
+)
 
-
-@dataclass(frozen=True)
-class ItemText:
-    """The text fields of one item, before truncation."""
-
-    title: str
-    topics: tuple[str, ...]
-    content: str
+__all__ = ["ItemPrompt", "ItemText", "load_tokenizer"]
 
 
 def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
@@ -39,11 +38,17 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
 class ItemPrompt:
     """Builds :class:`ItemBatch` token ids from item texts (B items, T longest prompt)."""
 
-    def __init__(self, config: PromptConfig, tokenizer: PreTrainedTokenizerBase) -> None:
+    def __init__(
+        self,
+        config: PromptConfig,
+        tokenizer: PreTrainedTokenizerBase,
+        max_plain_tokens: int = 128,
+    ) -> None:
         self.config = config
         self.tokenizer = tokenizer
+        self.max_plain_tokens = max_plain_tokens  # kind "plain": the sentence encoder's limit
         compression = self._ids(config.compression_token)
-        if len(compression) != 1:
+        if len(compression) != 1 and config.kind is not PromptKind.PLAIN:
             raise ValueError(
                 f"prompt.compression_token {config.compression_token!r} is {len(compression)} "
                 "tokens for this tokenizer; it must be exactly one"
@@ -61,51 +66,39 @@ class ItemPrompt:
         ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
+    def _plain_row(self, item: ItemText) -> PromptRow:
+        # Special tokens included ([CLS] … [SEP]): sentence encoders were trained with them.
+        ids: list[int] = self.tokenizer(
+            self.item_text(item), truncation=True, max_length=self.max_plain_tokens
+        )["input_ids"]
+        return PromptRow(ids or [self.pad_id], -1, -1)
+
     def item_text(self, item: ItemText) -> str:
         """The text part's fields, truncated as NoteLLM-2 does."""
-        config = self.config
-        topics = " ".join(item.topics[: config.max_topics])
-        fields = (
-            item.title[: config.max_title_chars],
-            topics,
-            item.content[: config.max_content_chars],
-        )
-        return " ".join(field for field in fields if field)
-
-    def _row(self, item: ItemText) -> tuple[list[int], int, int]:
-        """(ids, placeholder index, image compression index) of one item; -1 when absent."""
-        config = self.config
-        ids: list[int] = []
-        placeholder = compression = -1
-        if config.kind is PromptKind.MICL or config.kind is PromptKind.SINGLE:
-            ids += self._ids(config.image_prefix)
-            placeholder = len(ids)
-            ids.append(self.placeholder_id)
-        if config.kind is PromptKind.MICL:
-            ids += self._ids(config.image_instruction)
-            compression = len(ids)
-            ids.append(self.compression_id)
-        ids += self._ids(f"{config.text_prefix} {self.item_text(item)}")
-        ids += self._ids(config.text_instruction)
-        ids.append(self.compression_id)
-        return ids, placeholder, compression
+        return item_text(self.config, item)
 
     def encode(self, items: Sequence[ItemText], images: torch.Tensor | None) -> ItemBatch:
-        """Items (and their images (B, 3, S, S), None for text-only) → a right-padded batch."""
-        if (images is None) != (self.config.kind is PromptKind.TEXT_ONLY):
-            raise ValueError(f"a {self.config.kind.value} prompt needs images iff it shows one")
-        rows = [self._row(item) for item in items]
-        width = max(len(ids) for ids, _, _ in rows)
-        token_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.int64)
-        mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for row, (ids, _, _) in enumerate(rows):
-            token_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.int64)
-            mask[row, : len(ids)] = True
+        """Items (and their images (B, 3, S, S), or None) → a right-padded batch.
+
+        A prompt that shows an image needs ``images``; others carry them unshown (vision-only).
+        """
+        if images is None and self.config.kind.shows_image:
+            raise ValueError(f"a {self.config.kind.value} prompt shows an image: pass images")
+        if images is not None and self.config.kind is PromptKind.TEXT_ONLY:
+            raise ValueError("a text_only prompt takes no images")
+        if self.config.kind is PromptKind.PLAIN:
+            rows = [self._plain_row(item) for item in items]
+        else:
+            rows = [
+                prompt_row(self.config, item, self._ids, self.placeholder_id, self.compression_id)
+                for item in items
+            ]
+        arrays = padded(rows, self.pad_id)
         return ItemBatch(
-            token_ids=token_ids,
-            attention_mask=mask,
-            image_placeholder_index=torch.tensor([p for _, p, _ in rows], dtype=torch.int64),
-            image_compression_index=torch.tensor([c for _, _, c in rows], dtype=torch.int64),
-            last_index=torch.tensor([len(ids) - 1 for ids, _, _ in rows], dtype=torch.int64),
+            token_ids=torch.from_numpy(arrays.token_ids),
+            attention_mask=torch.from_numpy(arrays.attention_mask),
+            image_placeholder_index=torch.from_numpy(arrays.image_placeholder_index),
+            image_compression_index=torch.from_numpy(arrays.image_compression_index),
+            last_index=torch.from_numpy(arrays.last_index),
             images=images,
         )

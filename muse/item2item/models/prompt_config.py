@@ -12,6 +12,12 @@ class PromptKind(enum.Enum):
     MICL = "micl"  # image part, then text part, each ending in its compression position
     SINGLE = "single"  # one prompt holding the image and the text (basic MLRM)
     TEXT_ONLY = "text_only"  # no image at all (NoteLLM)
+    PLAIN = "plain"  # the item text alone, no instruction (the baselines' sentence encoder)
+
+    @property
+    def shows_image(self) -> bool:
+        """Whether the prompt holds an image placeholder."""
+        return self in (PromptKind.MICL, PromptKind.SINGLE)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from features.item_catalogue import ItemCatalogue, read_items
 from muse.core.atomic_write import atomic_file
 from muse.core.config_loader import config_from_dict
 from muse.core.errors import DataError
-from muse.item2item.models.notellm2 import NoteLlm2
+from muse.item2item.models.item_encoder import ItemEncoder
 from muse.item2item.models.prompt import ItemPrompt
-from muse.item2item.training.item_inputs import ItemInputs, build_tokenizer, item_batch_to
+from muse.item2item.training.item_inputs import ItemInputs, build_prompt, item_batch_to
 from muse.item2item.training.item_pair_model import ItemPairModel
 from muse.item2item.training.train_config import ItemTrainConfig
 from muse.training.checkpoint import load_checkpoint
@@ -36,7 +36,7 @@ class ItemEmbeddingTable(NamedTuple):
 
 @torch.no_grad()
 def embed_rows(
-    encoder: NoteLlm2,
+    encoder: ItemEncoder,
     inputs: ItemInputs,
     rows: np.ndarray,
     batch_size: int,
@@ -62,7 +62,7 @@ class TrainedEncoder(NamedTuple):
     """A run's config and its encoder (eval mode, on the CPU, best weights loaded)."""
 
     config: ItemTrainConfig
-    encoder: NoteLlm2
+    encoder: ItemEncoder
     prompt: ItemPrompt
 
 
@@ -81,7 +81,7 @@ def load_trained_encoder(checkpoint_path: str | Path) -> TrainedEncoder:
         )
     config = config_from_dict(ItemTrainConfig, raw, str(path))
     training_items = read_items(Path(config.data.dataset) / "items.parquet")
-    prompt = ItemPrompt(config.model.prompt, build_tokenizer(config, training_items))
+    prompt = build_prompt(config, training_items)
     model = ItemPairModel(config)
     model.load_state_dict(checkpoint["model"])
     model.eval()

@@ -21,8 +21,11 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from features.item_catalogue import ItemCatalogue
 from muse.item2item.batch import ItemBatch
-from muse.item2item.models.item_encoder_config import ItemEncoderConfig
+from muse.item2item.models.backbone_config import BackboneKind
+from muse.item2item.models.item_encoder_config import ItemEncoderConfig, ItemEncoderKind
+from muse.item2item.models.packaged_llm import converted_dir
 from muse.item2item.models.prompt import ItemPrompt, ItemText, load_tokenizer
+from muse.item2item.models.sentence_encoder import sentence_encoder_path
 from muse.item2item.training.train_config import ItemTrainConfig
 
 PAD_TOKEN = "[PAD]"
@@ -69,9 +72,15 @@ def word_tokenizer(
 
 
 def build_tokenizer(config: ItemTrainConfig, catalogue: ItemCatalogue) -> PreTrainedTokenizerBase:
-    """The prompt's tokenizer: loaded from disk, or the word tokenizer over ``catalogue``'s text."""
+    """The prompt's tokenizer: the sentence encoder's own, one loaded from disk, or the word
+    tokenizer over ``catalogue``'s text."""
+    if config.model.kind is ItemEncoderKind.SENTENCE_ENCODER:
+        return load_tokenizer(sentence_encoder_path(config.model.sentence))
     path = config.tokenizer_path
+    backbone = config.model.backbone
     if path is not None:
+        if backbone.kind is BackboneKind.SMOLLM2 and path == backbone.model_dir:
+            converted_dir(backbone)  # the tokenizer is saved with the model's converted copy
         return load_tokenizer(path)
     prompt = config.model.prompt
     reserved = (
@@ -88,6 +97,12 @@ def build_tokenizer(config: ItemTrainConfig, catalogue: ItemCatalogue) -> PreTra
         )
     ]
     return word_tokenizer(texts, config.model.backbone.vocab_size, reserved)
+
+
+def build_prompt(config: ItemTrainConfig, catalogue: ItemCatalogue) -> ItemPrompt:
+    """The prompt of ``config``'s encoder, with its tokenizer (see :func:`build_tokenizer`)."""
+    tokenizer = build_tokenizer(config, catalogue)
+    return ItemPrompt(config.model.prompt, tokenizer, config.model.sentence.max_tokens)
 
 
 class ItemInputs:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from muse.item2item.models.notellm2 import NoteLlm2
+from muse.item2item.models.item_encoder import ItemEncoder, build_item_encoder
 from muse.item2item.training.contrastive_loss import ContrastiveLoss, ContrastiveLossParts
 from muse.item2item.training.item_inputs import ItemPairBatch
 from muse.item2item.training.train_config import ItemTrainConfig
 
 
 class ItemPairModel(nn.Module):
-    """``encoder`` (NoteLlm2, what is served) and ``loss`` (NT-Xent with its learnable t)."""
+    """``encoder`` (the item encoder, what is served) and ``loss`` (NT-Xent with its learnable t)."""
 
     def __init__(self, config: ItemTrainConfig) -> None:
         super().__init__()
-        self.encoder = NoteLlm2(config.model)
+        self.encoder = build_item_encoder(config.model)
         self.loss = ContrastiveLoss(config.loss)
 
     def forward(self, batch: ItemPairBatch) -> ContrastiveLossParts:
@@ -28,7 +28,7 @@ class ItemPairModel(nn.Module):
         )
 
 
-def encoder_of(model: nn.Module) -> NoteLlm2:
+def encoder_of(model: nn.Module) -> ItemEncoder:
     """The item encoder inside a (maybe DDP-wrapped) ItemPairModel."""
     inner = getattr(model, "module", model)
     if not isinstance(inner, ItemPairModel):

@@ -17,12 +17,11 @@ from torch import nn
 from features.item_catalogue import ItemPairs, read_item_pair_dataset
 from features.multimodal_catalogue import ORACLE_FILE, ORACLE_IDS_FILE
 from muse.core.config_loader import config_to_dict
-from muse.item2item.models.prompt import ItemPrompt
 from muse.item2item.training.item_embeddings import embed_rows
 from muse.item2item.training.item_inputs import (
     ItemInputs,
     ItemPairBatch,
-    build_tokenizer,
+    build_prompt,
     item_batch_to,
 )
 from muse.item2item.training.item_pair_model import ItemPairModel, encoder_of, logit_scale_of
@@ -73,8 +72,7 @@ class ItemPairTask:
     def __init__(self, config: ItemTrainConfig) -> None:
         self.config = config
         self.dataset = read_item_pair_dataset(config.data.dataset)
-        tokenizer = build_tokenizer(config, self.dataset.items)
-        self.prompt = ItemPrompt(config.model.prompt, tokenizer)
+        self.prompt = build_prompt(config, self.dataset.items)
         data = config.data
         self.inputs = ItemInputs(
             self.dataset.items, self.prompt, config.model, data.image_mean, data.image_std

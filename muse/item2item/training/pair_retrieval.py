@@ -50,7 +50,9 @@ def pair_queries(
     pool = np.setdiff1d(np.unique(np.concatenate([pairs_a, pairs_b])), queries)
     in_pool = np.isin(pairs_b, pool)
     grouped: dict[tuple[int, str], list[int]] = {}
-    for query, partner, kind in zip(pairs_a[in_pool], pairs_b[in_pool], kinds[in_pool], strict=True):
+    for query, partner, kind in zip(
+        pairs_a[in_pool], pairs_b[in_pool], kinds[in_pool], strict=True
+    ):
         grouped.setdefault((int(query), str(kind)), []).append(int(partner))
     keys = sorted(grouped)
     return (

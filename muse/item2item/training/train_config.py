@@ -58,7 +58,8 @@ class TokenizerKind(enum.Enum):
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    """``[tokenizer]``: kind = "pretrained" loads ``path`` (default: ``model.backbone.path``)."""
+    """``[tokenizer]``: kind = "pretrained" loads ``path`` (default: the backbone's own folder,
+    ``model.backbone.path``, or the converted copy for backbone kind "smollm2")."""
 
     kind: TokenizerKind = TokenizerKind.WORD
     path: Path | None = None
@@ -96,7 +97,11 @@ class ItemTrainConfig:
             raise ValueError(f"task must be 'item_to_item', got {self.task.value!r}")
         if not self.name:
             raise ValueError("name must not be empty")
-        pretrained_backbone = self.model.backbone.kind is BackboneKind.PRETRAINED
+        # A real LM's embedding rows mean its own tokenizer's ids, never the word tokenizer's.
+        pretrained_backbone = self.model.backbone.kind in (
+            BackboneKind.PRETRAINED,
+            BackboneKind.SMOLLM2,
+        )
         if self.tokenizer.kind is TokenizerKind.PRETRAINED:
             if self.tokenizer.path is None and not pretrained_backbone:
                 raise ValueError("tokenizer.kind = 'pretrained' needs tokenizer.path")
@@ -107,10 +112,10 @@ class ItemTrainConfig:
 
     @property
     def tokenizer_path(self) -> Path | None:
-        """The tokenizer folder of kind "pretrained" (its own path, else the backbone's)."""
+        """The tokenizer folder of kind "pretrained" (its own path, else the backbone's folder)."""
         if self.tokenizer.kind is not TokenizerKind.PRETRAINED:
             return None
-        return self.tokenizer.path or self.model.backbone.path
+        return self.tokenizer.path or self.model.backbone.model_dir
 
     @property
     def run_directory(self) -> Path:

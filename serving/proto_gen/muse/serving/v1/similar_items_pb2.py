@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5serving/proto_gen/muse/serving/v1/similar_items.proto\x12\x0fmuse.serving.v1\"\xc8\x01\n\x13SimilarItemsRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\x03\x12\x42\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x31.muse.serving.v1.SimilarItemsRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x16SimilarItemsAssignment\x12\r\n\x05layer\x18\x01 \x01(\t\x12\x12\n\nexperiment\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\"\x8d\x01\n\x14SimilarItemsResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x15\n\rindex_version\x18\x03 \x01(\t\x12<\n\x0b\x61ssignments\x18\x04 \x03(\x0b\x32\'.muse.serving.v1.SimilarItemsAssignment2r\n\x13SimilarItemsService\x12[\n\x0cSimilarItems\x12$.muse.serving.v1.SimilarItemsRequest\x1a%.muse.serving.v1.SimilarItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5serving/proto_gen/muse/serving/v1/similar_items.proto\x12\x0fmuse.serving.v1\"\xfd\x01\n\x13SimilarItemsRequest\x12\x11\n\x07item_id\x18\x01 \x01(\x03H\x00\x12(\n\x04item\x18\x06 \x01(\x0b\x32\x18.muse.serving.v1.NewItemH\x00\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\x03\x12\x42\n\x07\x63ontext\x18\x05 \x03(\x0b\x32\x31.muse.serving.v1.SimilarItemsRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05query\"Z\n\x07NewItem\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\t\x12\x0e\n\x06topics\x18\x04 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\"L\n\x16SimilarItemsAssignment\x12\r\n\x05layer\x18\x01 \x01(\t\x12\x12\n\nexperiment\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\"\x8d\x01\n\x14SimilarItemsResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\x03\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x15\n\rindex_version\x18\x03 \x01(\t\x12<\n\x0b\x61ssignments\x18\x04 \x03(\x0b\x32\'.muse.serving.v1.SimilarItemsAssignment2r\n\x13SimilarItemsService\x12[\n\x0cSimilarItems\x12$.muse.serving.v1.SimilarItemsRequest\x1a%.muse.serving.v1.SimilarItemsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIMILARITEMSREQUEST_CONTEXTENTRY']._loaded_options = None
   _globals['_SIMILARITEMSREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_SIMILARITEMSREQUEST']._serialized_start=75
-  _globals['_SIMILARITEMSREQUEST']._serialized_end=275
-  _globals['_SIMILARITEMSREQUEST_CONTEXTENTRY']._serialized_start=229
-  _globals['_SIMILARITEMSREQUEST_CONTEXTENTRY']._serialized_end=275
-  _globals['_SIMILARITEMSASSIGNMENT']._serialized_start=277
-  _globals['_SIMILARITEMSASSIGNMENT']._serialized_end=353
-  _globals['_SIMILARITEMSRESPONSE']._serialized_start=356
-  _globals['_SIMILARITEMSRESPONSE']._serialized_end=497
-  _globals['_SIMILARITEMSSERVICE']._serialized_start=499
-  _globals['_SIMILARITEMSSERVICE']._serialized_end=613
+  _globals['_SIMILARITEMSREQUEST']._serialized_end=328
+  _globals['_SIMILARITEMSREQUEST_CONTEXTENTRY']._serialized_start=273
+  _globals['_SIMILARITEMSREQUEST_CONTEXTENTRY']._serialized_end=319
+  _globals['_NEWITEM']._serialized_start=330
+  _globals['_NEWITEM']._serialized_end=420
+  _globals['_SIMILARITEMSASSIGNMENT']._serialized_start=422
+  _globals['_SIMILARITEMSASSIGNMENT']._serialized_end=498
+  _globals['_SIMILARITEMSRESPONSE']._serialized_start=501
+  _globals['_SIMILARITEMSRESPONSE']._serialized_end=642
+  _globals['_SIMILARITEMSSERVICE']._serialized_start=644
+  _globals['_SIMILARITEMSSERVICE']._serialized_end=758
 # @@protoc_insertion_point(module_scope)

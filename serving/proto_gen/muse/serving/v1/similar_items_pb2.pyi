@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SimilarItemsRequest(_message.Message):
-    __slots__ = ("item_id", "k", "category", "user_id", "context")
+    __slots__ = ("item_id", "item", "k", "category", "user_id", "context")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -16,16 +16,32 @@ class SimilarItemsRequest(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     item_id: int
+    item: NewItem
     k: int
     category: str
     user_id: int
     context: _containers.ScalarMap[str, str]
-    def __init__(self, item_id: _Optional[int] = ..., k: _Optional[int] = ..., category: _Optional[str] = ..., user_id: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, item_id: _Optional[int] = ..., item: _Optional[_Union[NewItem, _Mapping]] = ..., k: _Optional[int] = ..., category: _Optional[str] = ..., user_id: _Optional[int] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class NewItem(_message.Message):
+    __slots__ = ("image", "title", "content", "topics", "category")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    title: str
+    content: str
+    topics: _containers.RepeatedScalarFieldContainer[str]
+    category: str
+    def __init__(self, image: _Optional[bytes] = ..., title: _Optional[str] = ..., content: _Optional[str] = ..., topics: _Optional[_Iterable[str]] = ..., category: _Optional[str] = ...) -> None: ...
 
 class SimilarItemsAssignment(_message.Message):
     __slots__ = ("layer", "experiment", "variant")

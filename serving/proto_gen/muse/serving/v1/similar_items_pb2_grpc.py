@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class SimilarItemsServiceStub:
     """The catalogue items nearest to a given one by their multimodal (NoteLLM-2) embeddings, from
-    the similar-item index of the caller's experiment variant.
+    the similar-item index of the caller's experiment variant. The query is a catalogue item, or
+    a new item's content that the index's encoder bundle embeds on the fly. Requests are bounded
+    by the server's limits.max_message_bytes (1 MiB by default), images included.
     """
 
     def __init__(self, channel):
@@ -45,7 +47,9 @@ class SimilarItemsServiceStub:
 
 class SimilarItemsServiceServicer:
     """The catalogue items nearest to a given one by their multimodal (NoteLLM-2) embeddings, from
-    the similar-item index of the caller's experiment variant.
+    the similar-item index of the caller's experiment variant. The query is a catalogue item, or
+    a new item's content that the index's encoder bundle embeds on the fly. Requests are bounded
+    by the server's limits.max_message_bytes (1 MiB by default), images included.
     """
 
     def SimilarItems(self, request, context):
@@ -72,7 +76,9 @@ def add_SimilarItemsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SimilarItemsService:
     """The catalogue items nearest to a given one by their multimodal (NoteLLM-2) embeddings, from
-    the similar-item index of the caller's experiment variant.
+    the similar-item index of the caller's experiment variant. The query is a catalogue item, or
+    a new item's content that the index's encoder bundle embeds on the fly. Requests are bounded
+    by the server's limits.max_message_bytes (1 MiB by default), images included.
     """
 
     @staticmethod

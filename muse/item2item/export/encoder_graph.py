@@ -1,0 +1,106 @@
+"""The item encoder as a standalone module with one tensor argument per ItemBatch field, and its
+ONNX export (dynamo exporter, opset 18, dynamic batch B and prompt length T).
+
+Works for every encoder behind ``forward(ItemBatch)``: NoteLLM-2 and its ablations (Hugging
+Face Llama / Qwen2 backbones, the Q-Former connector, the visual-token splice) and the
+baselines. The graph returns the multimodal embedding only: that is what the index holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from muse.item2item.batch import ItemBatch
+from muse.item2item.export.encoder_bundle_layout import GRAPH_INPUTS, GRAPH_OUTPUT
+from muse.item2item.models.item_encoder import ItemEncoder
+
+OPSET = 18
+# Prompt-token inputs: their second axis is the prompt length T.
+_TOKEN_AXIS_INPUTS = ("token_ids", "attention_mask")
+
+# The exporter's op registry names every torchvision op it skips; no graph of ours uses them.
+logging.getLogger("torch.onnx._internal.exporter._registration").addFilter(
+    lambda record: not record.getMessage().startswith("torchvision is not installed")
+)
+
+
+class EncoderGraph(nn.Module):
+    """``encoder(ItemBatch(...)).multimodal`` over plain tensors (shapes as in ItemBatch)."""
+
+    def __init__(self, encoder: ItemEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self,
+        token_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        image_placeholder_index: torch.Tensor,
+        image_compression_index: torch.Tensor,
+        last_index: torch.Tensor,
+        images: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """ItemBatch fields → multimodal (B, D) unit rows."""
+        batch = ItemBatch(
+            token_ids,
+            attention_mask,
+            image_placeholder_index,
+            image_compression_index,
+            last_index,
+            images,
+        )
+        multimodal: torch.Tensor = self.encoder(batch).multimodal
+        return multimodal
+
+
+def export_encoder_onnx(encoder: ItemEncoder, example: ItemBatch, path: str | Path) -> Path:
+    """Export ``encoder`` (in eval mode) to ONNX at ``path``; weights go to ``<path>.data``.
+
+    ``example`` must hold at least 2 items of different prompt lengths, or the exporter may
+    freeze the batch or the length axis. Returns the path.
+    """
+    lengths = example.attention_mask.sum(dim=1)
+    if example.token_ids.shape[0] < 2 or int(lengths.min()) == int(lengths.max()):
+        raise ValueError(
+            "export with an example of at least 2 items of different prompt lengths, or an axis "
+            "may freeze"
+        )
+    path = Path(path)
+    batch = torch.export.Dim("batch")
+    tokens = torch.export.Dim("tokens")
+    with_images = example.images is not None
+    names = list(GRAPH_INPUTS if with_images else GRAPH_INPUTS[:-1])
+    arguments = tuple(example) if with_images else tuple(example)[:-1]
+    dynamic_shapes = {
+        name: {0: batch, 1: tokens} if name in _TOKEN_AXIS_INPUTS else {0: batch}
+        for name in names
+    }
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with warnings.catch_warnings():
+            # torch's own decompositions trip its pytree LeafSpec deprecation: nothing of ours.
+            warnings.filterwarnings(
+                "ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning
+            )
+            # Inputs share one Dim per axis on purpose; the exporter notes it keeps one name each.
+            warnings.filterwarnings("ignore", r"# The axis name: \w+ will not be used", UserWarning)
+            torch.onnx.export(
+                EncoderGraph(encoder).eval(),
+                arguments,
+                str(path),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=names,
+                output_names=[GRAPH_OUTPUT],
+                dynamic_shapes=dynamic_shapes,
+                verbose=False,  # no "[torch.onnx] ..." progress lines on stdout
+            )
+    finally:
+        encoder.train(was_training)
+    return path
