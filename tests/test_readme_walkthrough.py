@@ -227,6 +227,13 @@ class _Server:
             raise
 
 
+# The demo's multimodal catalogue and item encoders at toy size (tiny conv vision, one epoch).
+TINY_ITEMS = ("num_items=300", "image.size=32", "pairs.train_pairs=300", "pairs.test_pairs=60")
+TINY_ITEM_TRAINING = (
+    "['training.max_epochs=1', 'model.vision.kind=\"tiny_conv\"', 'model.vision.image_size=32']"
+)
+
+
 @pytest.fixture
 def scratch(tmp_path: Path) -> Iterator[Path]:
     """A working directory holding a copy of configs/, as a fresh clone would."""
@@ -294,10 +301,14 @@ def test_the_demo_leaves_what_the_default_serving_config_reads(scratch: Path) ->
     looks for them."""
     tiny = scratch / "configs" / "data" / "tiny.toml"
     tiny.write_text(dump_toml(apply_overrides({}, [f"{k}={v}" for k, v in TINY_SYNTH.items()], "")))
+    tiny_items = scratch / "configs" / "data" / "tiny_items.toml"
+    tiny_items.write_text(dump_toml(apply_overrides({}, list(TINY_ITEMS), "")))
     result = subprocess.run(
         [sys.executable, "-m", "muse.cli", "demo", "--no-progress"]
         + ["--set", f'synthetic_config="{tiny.relative_to(scratch)}"']
-        + ["--set", 'ranking_overrides=["training.max_epochs=1"]'],
+        + ["--set", 'ranking_overrides=["training.max_epochs=1"]']
+        + ["--set", f'item_catalogue_config="{tiny_items.relative_to(scratch)}"']
+        + ["--set", f"item_overrides={TINY_ITEM_TRAINING}"],
         cwd=scratch,
         env=_environment(),
         capture_output=True,
@@ -310,6 +321,15 @@ def test_the_demo_leaves_what_the_default_serving_config_reads(scratch: Path) ->
     for variant in ("default/default", "muse_vs_din/control", "muse_vs_din/treatment"):
         assert variant in summary, summary
     assert "server shut down cleanly: True" in summary
+    # Item-to-item: both encoders' recall side by side, then SimilarItems over gRPC by id and
+    # for the same item sent as a new item (its own image and text), which finds itself first.
+    assert re.search(r"^  notellm2 +image ", summary, re.MULTILINE), summary
+    assert re.search(r"^  text_only +image ", summary, re.MULTILINE), summary
+    query = re.search(r"SimilarItems for item (\d+)", summary)
+    assert query, summary
+    new_item = re.search(r"as a new item .*: top \[(\d+)\] at score ([0-9.]+)", summary)
+    assert new_item and new_item.group(1) == query.group(1), summary
+    assert float(new_item.group(2)) == pytest.approx(1.0, abs=1e-3)
     serving = load_config(ServingConfig, scratch / "configs" / "serving" / "default.toml")
     assert (scratch / serving.store.dataset / "manifest.json").is_file()
     assert serving.experiments is not None

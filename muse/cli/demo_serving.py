@@ -75,11 +75,15 @@ def export_and_score_each_variant(
     experiment_config: Path,
     serving_config: Path,
     work_dir: Path,
+    extra_overrides: Sequence[str] = (),
+    while_serving: Callable[[str], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Export every run to ``bundle_root``/<name>, serve them, score one test user per variant.
 
     The server reads ``serving_config`` with its ports set free and its behaviour store, exposure
-    log and log under ``work_dir`` (emptied first); returns what was scored.
+    log and log under ``work_dir`` (emptied first), plus ``extra_overrides`` (e.g. hosting
+    SimilarItems); ``while_serving(address)`` runs against it before shutdown and its answer is
+    returned under "extra". Returns what was scored.
     """
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
@@ -97,6 +101,7 @@ def export_and_score_each_variant(
         f'exposure_log.directory="{work_dir / "exposures"}"',
         "port=0",
         "metrics_port=0",
+        *extra_overrides,
     ]
     server = ServerProcess(serving_config, overrides=overrides, log_path=work_dir / "server.log")
     server.start()
@@ -108,6 +113,7 @@ def export_and_score_each_variant(
             lambda user_id: shown_in_test_split(dataset, user_id, CANDIDATES_PER_REQUEST),
             users_in_test_split(dataset),
         )
+        extra = while_serving(server.address) if while_serving is not None else None
     finally:
         exit_code = server.terminate()
     scored = []
@@ -135,4 +141,5 @@ def export_and_score_each_variant(
         "serving_config": str(serving_config),
         "scored": scored,
         "clean_shutdown": exit_code == 0,
+        "extra": extra,
     }

@@ -29,8 +29,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("client",): ("client", "score one request against a running server"),
     ("experiments", "validate"): ("experiments_validate", "check an A/B experiment config"),
     ("experiments", "assign"): ("experiments_assign", "print a user's experiment assignments"),
+    ("i2i", "train"): ("i2i_train", "train an item encoder (NoteLLM-2 or a baseline) from an item_to_item TOML"),
+    ("i2i", "evaluate"): ("i2i_evaluate", "test Recall@k of a trained item encoder by link kind, beside the oracle"),
     ("i2i", "embed"): ("i2i_embed", "embed every catalogue item with a trained item encoder (parquet)"),
     ("i2i", "index"): ("i2i_index", "build the similar-item index bundle (faiss) from item embeddings"),
+    ("i2i", "export"): ("i2i_export", "export a trained item encoder to an ONNX bundle (new items in SimilarItems)"),
     ("demo",): ("demo", "run the end-to-end demo on the embedded synthetic data"),
 }
 

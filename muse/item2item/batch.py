@@ -18,7 +18,11 @@ class ItemBatch(NamedTuple):
     image_placeholder_index: (B,) int64 position of the one image placeholder token.
     image_compression_index: (B,) int64 the image part's compression position (mICL only).
     last_index: (B,) int64 the last real token (the text part's compression position).
-    images: (B, 3, S, S) float32 normalised images, or None for text-only prompts.
+    images: (B, 3, S, S) float32 normalised images, or None for text-only prompts (and when
+        the frozen vision features below are given instead).
+    vision_patches: (B, P, C) float32 the frozen vision encoder's patch features, precomputed
+        (the training inputs' feature cache), or None to run the vision encoder on ``images``.
+    vision_pooled: (B, C) float32 their pooled vector, given with ``vision_patches``.
     """
 
     token_ids: torch.Tensor
@@ -27,3 +31,5 @@ class ItemBatch(NamedTuple):
     image_compression_index: torch.Tensor
     last_index: torch.Tensor
     images: torch.Tensor | None
+    vision_patches: torch.Tensor | None = None
+    vision_pooled: torch.Tensor | None = None

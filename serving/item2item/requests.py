@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from muse.item2item.export.new_item_inputs import NewItem
 from serving.errors import InvalidArgument
 from serving.ranking.requests import Assignment
 
@@ -14,14 +15,16 @@ INDEX_CONTEXT_KEY = "index"
 
 
 class SimilarQuery(NamedTuple):
-    """The k items nearest to catalogue item ``item_id``, of ``category`` when not empty;
-    ``user_id`` routes through the experiments; ``context`` may pin an index bundle."""
+    """The k items nearest to catalogue item ``item_id`` (or, when ``item`` is set, to that new
+    item, whose id is then ignored), of ``category`` when not empty; ``user_id`` routes through
+    the experiments; ``context`` may pin an index bundle."""
 
     item_id: int
     k: int
     category: str
     user_id: int
     context: dict[str, str]
+    item: NewItem | None = None
 
 
 class SimilarAnswer(NamedTuple):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from muse.item2item.export.new_item_inputs import NewItem
 from serving.admission import Admission
 from serving.deadline import deadline_of
 from serving.item2item.requests import SimilarQuery
@@ -32,6 +33,7 @@ class SimilarItemsServicer(similar_items_pb2_grpc.SimilarItemsServiceServicer):
                 category=request.category,
                 user_id=request.user_id,
                 context=dict(request.context),
+                item=_new_item(request.item) if request.WhichOneof("query") == "item" else None,
             )
             answer = await self._engine.similar(query, deadline_of(context))
         return similar_items_pb2.SimilarItemsResponse(
@@ -45,3 +47,13 @@ class SimilarItemsServicer(similar_items_pb2_grpc.SimilarItemsServiceServicer):
                 for a in answer.assignments
             ],
         )
+
+
+def _new_item(item: similar_items_pb2.NewItem) -> NewItem:
+    return NewItem(
+        title=item.title,
+        content=item.content,
+        topics=tuple(item.topics),
+        category=item.category,
+        image=item.image,
+    )

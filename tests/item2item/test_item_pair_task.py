@@ -17,11 +17,13 @@ from features.item_catalogue import read_item_pair_dataset
 from muse.cli.main import main
 from muse.core.config_loader import load_config
 from muse.item2item.index.index_bundle import read_index_bundle
+from muse.item2item.models.item_encoder_config import ItemEncoderKind
 from muse.item2item.models.prompt_config import PromptKind
 from muse.item2item.training.item_inputs import ItemInputs
 from muse.item2item.training.item_pair_model import ItemPairModel
 from muse.item2item.training.item_pair_task import ItemPairTask, split_pairs
 from muse.item2item.training.train_config import IMAGENET_MEAN, IMAGENET_STD, ItemTrainConfig
+from muse.training.distributed import DistributedContext
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_CONFIG = ROOT / "configs/item2item/notellm2_tiny.toml"
@@ -113,6 +115,48 @@ def test_pair_batches_hold_prompts_cached_normalised_images_and_weights(catalogu
     assert text_only.train_batch(np.array([0, 1])).side_a.images is None
 
 
+@pytest.mark.parametrize("kind", ["notellm2", "vision_only"])
+def test_cached_vision_features_give_the_reference_loss_and_embeddings(
+    catalogue: Path, kind: str
+) -> None:
+    model_settings: dict[str, object] = {}
+    if kind == "vision_only":
+        plain = dataclasses.replace(_text_only_prompt(), kind=PromptKind.PLAIN)  # type: ignore[type-var]
+        model_settings = dict(kind=ItemEncoderKind.VISION_ONLY, prompt=plain, late_fusion=False)
+    reference_config = _config(catalogue, **model_settings)
+    cached_config = dataclasses.replace(
+        reference_config,
+        data=dataclasses.replace(reference_config.data, cache_vision_features=True),
+    )
+    torch.manual_seed(3)
+    reference = ItemPairTask(reference_config)
+    model = reference.build_model()
+    cached = ItemPairTask(cached_config)
+    torch.manual_seed(3)
+    cached_model = cached.build_model()
+    cached_model.load_state_dict(model.state_dict())
+    rows = np.arange(12)
+    batch = cached.train_batch(rows)
+    # The cached path carries features instead of images, computed once per touched item.
+    assert batch.side_a.images is None and batch.side_a.vision_patches is not None
+    touched = np.unique(np.concatenate([cached.fit.row_a[rows], cached.fit.row_b[rows]]))
+    assert cached.inputs._featured.sum() == touched.size
+    cpu = torch.device("cpu")
+    model.eval()
+    cached_model.eval()
+    with torch.no_grad():
+        expected = reference.loss(model, reference.train_batch(rows), cpu)
+        got = cached.loss(cached_model, batch, cpu)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    reference_recall = reference._recall(model, reference.validation, _cpu_context())
+    cached_recall = cached._recall(cached_model, cached.validation, _cpu_context())
+    assert cached_recall == reference_recall
+
+
+def _cpu_context() -> DistributedContext:
+    return DistributedContext()
+
+
 def _text_only_prompt() -> object:
     config = load_config(ItemTrainConfig, TINY_CONFIG)
     return dataclasses.replace(config.model.prompt, kind=PromptKind.TEXT_ONLY)
@@ -166,6 +210,33 @@ def test_muse_train_writes_recall_by_link_kind(
     validation = metrics["validation"]
     assert {"recall@10", "recall@10/image", "recall@10/text", "logit_scale"} <= set(validation)
     assert (finished_run / "checkpoints" / "best.pt").is_file()
+
+
+def test_i2i_evaluate_reproduces_the_test_report_of_training(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    out = tmp_path / "evaluation.json"
+    checkpoint = str(finished_run / "checkpoints" / "best.pt")
+    assert main(["i2i", "evaluate", "--checkpoint", checkpoint, "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    for kind, by_k in metrics["test"].items():
+        for k in KS:
+            assert report["test"][kind][k] == pytest.approx(by_k[k], abs=1e-9), (kind, k)
+    assert report["oracle"] == metrics["oracle"]
+    assert report["test_queries"] == metrics["test_queries"]
+    printed = capsys.readouterr().out
+    assert "R@1000" in printed and "oracle" in printed
+    assert main(["i2i", "evaluate", "--checkpoint", str(tmp_path / "none.pt")]) == 2
+
+
+def test_i2i_train_refuses_a_ranking_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ranking = ROOT / "configs/ranking/muse.toml"
+    assert main(["i2i", "train", "--config", str(ranking), "--out", str(tmp_path / "r")]) == 2
+    assert "item-to-item configs" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_resume_continues_an_interrupted_run_and_re_evaluates_a_finished_one(

@@ -48,6 +48,13 @@ class DemoConfig:
     reuse_data: bool = True
     # Extra overrides applied to every ranking config (e.g. training.max_epochs=3).
     ranking_overrides: tuple[str, ...] = ()
+    # Item-to-item: the multimodal catalogue, the NoteLLM-2 config (its text-only baseline is
+    # the same config without images) and overrides for both; false skips the whole part.
+    item_to_item: bool = True
+    item_catalogue_config: Path = Path("configs/data/items_default.toml")
+    item_data_dir: Path = Path("data/synth_items")
+    item_encoder_config: Path = Path("configs/item2item/notellm2_bench.toml")
+    item_overrides: tuple[str, ...] = ("training.max_epochs=2",)
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     dataset_dir = _prepare_data(config, Path(serving.store.dataset), summary, progress)
     runs = _train_models(config, trained, dataset_dir, summary, progress)
-    _serve_and_score(config, dataset_dir, Path(serving.bundle_root), runs, summary)
+    item_to_item = _train_item_encoders(config, Path(serving.bundle_root), summary, progress)
+    _serve_and_score(config, dataset_dir, Path(serving.bundle_root), runs, summary, item_to_item)
     summary["elapsed"] = time.perf_counter() - started
     _print_summary(summary)
     return 0
@@ -191,16 +199,41 @@ def _train_models(
     return runs
 
 
+def _train_item_encoders(
+    config: DemoConfig, bundle_root: Path, summary: dict[str, Any], progress: bool
+) -> Any:
+    """NoteLLM-2 and the text-only LLM on the multimodal catalogue, then the index bundles."""
+    if not config.item_to_item:
+        return None
+    from muse.cli.demo_item2item import train_and_index
+
+    _banner("item-to-item: multimodal catalogue → NoteLLM-2 and text-only LLM → index bundle")
+    result = train_and_index(
+        catalogue_config=config.item_catalogue_config,
+        data_dir=config.item_data_dir,
+        encoder_config=config.item_encoder_config,
+        overrides=config.item_overrides,
+        runs_dir=config.output_dir / "runs" / "item2item",
+        bundle_root=bundle_root,
+        reuse_data=config.reuse_data,
+        progress=progress,
+    )
+    summary["item_to_item"] = result
+    return result
+
+
 def _serve_and_score(
     config: DemoConfig,
     dataset_dir: Path,
     bundle_root: Path,
     runs: dict[str, Path],
     summary: dict[str, Any],
+    item_to_item: Any,
 ) -> None:
+    from muse.cli.demo_item2item import call_similar_items, similar_items_overrides
     from muse.cli.demo_serving import export_and_score_each_variant
 
-    _banner("4/4 export, serve over gRPC, score one user per A/B variant")
+    _banner("4/4 export, serve over gRPC, score one user per A/B variant, call SimilarItems")
     summary["serving"] = export_and_score_each_variant(
         runs=runs,
         dataset_dir=dataset_dir,
@@ -208,6 +241,12 @@ def _serve_and_score(
         experiment_config=config.experiment_config,
         serving_config=config.serving_config,
         work_dir=config.output_dir / "serving",
+        extra_overrides=similar_items_overrides(bundle_root) if item_to_item else (),
+        while_serving=(
+            (lambda address: call_similar_items(address, item_to_item.data_dir))
+            if item_to_item
+            else None
+        ),
     )
 
 
@@ -244,9 +283,31 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 f"  user {row['user_id']}: {row['experiment']}/{row['variant']} → model "
                 f"{row['model_version']}, scores [{scores}]"
             )
+        similar = serving.get("extra")
+        if similar:
+            query = similar["query"]
+            print(
+                f"  SimilarItems for item {query['item_id']} ({query['title']!r}), index "
+                f"{similar['index_version']}:"
+            )
+            for row in similar["neighbours"]:
+                mark = "  ← co-engaged in the test pairs" if row["co_engaged"] else ""
+                print(f"    {row['item_id']}  {row['score']:.3f}  {row['title']}{mark}")
+            top = similar["new_item_top"][:1]
+            print(
+                f"  the same item sent as a new item (image + text, encoded by the ONNX encoder): "
+                f"top {top} at score {similar['new_item_scores'][0]:.4f}"
+            )
         print(f"  server shut down cleanly: {serving['clean_shutdown']}")
         print(
             f"\nserve these bundles yourself: muse serve --config {serving['serving_config']}\n"
             f"then, from another shell:      muse client --dataset {data['path']}"
         )
+    item_to_item = summary.get("item_to_item")
+    if item_to_item is not None:
+        from muse.cli.demo_item2item import format_recall
+
+        print("\nitem-to-item test Recall@k by link kind (NoteLLM's protocol):")
+        for line in format_recall(item_to_item):
+            print(f"  {line}")
     print(f"\nfinished in {summary['elapsed'] / 60:.1f} min")

@@ -62,8 +62,11 @@ def export_encoder_onnx(encoder: ItemEncoder, example: ItemBatch, path: str | Pa
     """Export ``encoder`` (in eval mode) to ONNX at ``path``; weights go to ``<path>.data``.
 
     ``example`` must hold at least 2 items of different prompt lengths, or the exporter may
-    freeze the batch or the length axis. Returns the path.
+    freeze the batch or the length axis, and its images (the graph runs the frozen vision
+    encoder itself, never precomputed features). Returns the path.
     """
+    if example.vision_patches is not None:
+        raise ValueError("export from images, not precomputed vision features")
     lengths = example.attention_mask.sum(dim=1)
     if example.token_ids.shape[0] < 2 or int(lengths.min()) == int(lengths.max()):
         raise ValueError(
@@ -75,10 +78,9 @@ def export_encoder_onnx(encoder: ItemEncoder, example: ItemBatch, path: str | Pa
     tokens = torch.export.Dim("tokens")
     with_images = example.images is not None
     names = list(GRAPH_INPUTS if with_images else GRAPH_INPUTS[:-1])
-    arguments = tuple(example) if with_images else tuple(example)[:-1]
+    arguments = tuple(getattr(example, name) for name in names)
     dynamic_shapes = {
-        name: {0: batch, 1: tokens} if name in _TOKEN_AXIS_INPUTS else {0: batch}
-        for name in names
+        name: {0: batch, 1: tokens} if name in _TOKEN_AXIS_INPUTS else {0: batch} for name in names
     }
     was_training = encoder.training
     encoder.eval()

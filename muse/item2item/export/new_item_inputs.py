@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tokenizers import Tokenizer
 
 from muse.item2item.export.encoder_bundle_layout import EncoderRecipe
@@ -61,9 +61,7 @@ class NewItemInputs:
         tokenizer.no_padding()
         tokenizer.no_truncation()
         if recipe.prompt.kind is PromptKind.PLAIN:
-            tokenizer.enable_truncation(
-                recipe.max_plain_tokens, direction=recipe.truncation_side
-            )
+            tokenizer.enable_truncation(recipe.max_plain_tokens, direction=recipe.truncation_side)
         self.tokenizer = tokenizer
         self._mean = np.asarray(recipe.image_mean, dtype=np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(recipe.image_std, dtype=np.float32).reshape(1, 3, 1, 1)
@@ -119,9 +117,14 @@ class NewItemInputs:
                 rgb = image.convert("RGB")
         except NewItemError:
             raise
+        except UnidentifiedImageError:
+            raise NewItemError(
+                "item.image", f"{len(data):,} bytes that are not a PNG or JPEG image"
+            ) from None
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             raise NewItemError(
-                "item.image", f"not a decodable PNG or JPEG image ({len(data):,} bytes: {error})"
+                "item.image",
+                f"a PNG or JPEG image that does not decode ({len(data):,} bytes: {error})",
             ) from None
         if rgb.size != (size, size):
             rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)

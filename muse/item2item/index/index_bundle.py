@@ -3,7 +3,10 @@
 ```
 <bundle>/
   manifest.json       format version, task "item_to_item", name, version, index config, size,
-                      width, the recall of the index against exact search, sha256 of every file
+                      width, the recall of the index against exact search, sha256 of every file,
+                      and the encoder bundle that made the vectors when known ("encoder_bundle":
+                      name of a directory beside this one, and version; see
+                      muse.item2item.export.encoder_bundle_layout)
   index.faiss         the faiss index over unit vectors (row r is item_ids[r])
   item_ids.npy        (N,) int64 raw item ids
   item_categories.npy (N,) int64 category of each item (for SimilarItems' category filter)

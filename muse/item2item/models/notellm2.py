@@ -85,9 +85,7 @@ class NoteLlm2(nn.Module):
         shift = torch.zeros_like(batch.last_index)
         pooled = None
         if self.vision is not None and self.connector is not None:
-            if batch.images is None:
-                raise ValueError("this item encoder reads images, but ItemBatch.images is None")
-            features = self.vision(batch.images)
+            features = self.vision.features_of(batch)
             visual_tokens = self.connector(features.patches).to(embeddings.dtype)  # (B, Q, H)
             embeddings, mask = insert_visual_tokens(
                 embeddings, mask, batch.image_placeholder_index, visual_tokens

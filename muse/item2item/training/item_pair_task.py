@@ -17,6 +17,7 @@ from torch import nn
 from features.item_catalogue import ItemPairs, read_item_pair_dataset
 from features.multimodal_catalogue import ORACLE_FILE, ORACLE_IDS_FILE
 from muse.core.config_loader import config_to_dict
+from muse.item2item.models.vision_encoder import VisionEncoder
 from muse.item2item.training.item_embeddings import embed_rows
 from muse.item2item.training.item_inputs import (
     ItemInputs,
@@ -87,7 +88,11 @@ class ItemPairTask:
         return config_to_dict(self.config)
 
     def build_model(self) -> nn.Module:
-        return ItemPairModel(self.config)
+        model = ItemPairModel(self.config)
+        vision = getattr(model.encoder, "vision", None)
+        if self.config.data.cache_vision_features and isinstance(vision, VisionEncoder):
+            self.inputs.cache_vision_features(vision, self.config.training.evaluation_batch_size)
+        return model
 
     def num_train_rows(self) -> int:
         return len(self.fit)
