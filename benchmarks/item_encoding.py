@@ -1,6 +1,6 @@
 """Benchmark: encoding new items for SimilarItems on CPU, onnxruntime against torch eager, one run.
 
-    .venv/bin/python benchmarks/item_encoding.py            # SmolLM2 NoteLLM-2 → docs/results/item_encoding.md
+    .venv/bin/python benchmarks/item_encoding.py            # SmolLM2 NoteLLM-2 → docs/results/item2item_serving.md
     .venv/bin/python benchmarks/item_encoding.py --config configs/item2item/notellm2_tiny.toml \\
         --requests 50 --batches 5 --out /tmp/item_encoding.md
     .venv/bin/python benchmarks/item_encoding.py --checkpoint runs/notellm2/checkpoints/best.pt
@@ -45,7 +45,7 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))  # muse, features and serving beside this script
 
-DEFAULT_OUT = REPOSITORY / "docs" / "results" / "item_encoding.md"
+DEFAULT_OUT = REPOSITORY / "docs" / "results" / "item2item_serving.md"
 DEFAULT_WORKDIR = REPOSITORY / "runs" / "bench_item_encoding"
 DEFAULT_CONFIG = REPOSITORY / "configs" / "item2item" / "notellm2_smollm2.toml"
 CATALOGUE_CONFIG = REPOSITORY / "configs" / "data" / "items_default.toml"

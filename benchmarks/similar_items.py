@@ -688,6 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it: reports never hold machine paths."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPOSITORY)) if resolved.is_relative_to(REPOSITORY) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--serve-similar-items"]:
@@ -741,7 +747,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     targets = check_targets(served, recall)
     outcome = Outcome(
         arguments={
-            key: (str(value) if isinstance(value, Path) else value)
+            key: (_shown(value) if isinstance(value, Path) else value)
             for key, value in vars(args).items()
         }
         | {"argv": argv},

@@ -20,6 +20,7 @@ from transformers import (
     Qwen2Config,
     Qwen2Model,
 )
+from transformers.utils import logging as transformers_logging
 
 from muse.item2item.models.backbone_config import BackboneConfig, BackboneKind
 from muse.item2item.models.packaged_llm import converted_dir
@@ -40,12 +41,13 @@ def _build(config: BackboneConfig) -> PreTrainedModel:
     if config.kind is BackboneKind.RANDOM_QWEN2:
         return Qwen2Model(Qwen2Config(**sizes))
     if config.kind is BackboneKind.SMOLLM2:
-        model: PreTrainedModel = AutoModel.from_pretrained(
-            converted_dir(config), local_files_only=True
-        )
+        folder = converted_dir(config)  # the first use dequantises the GGUF, with its progress bar
+        transformers_logging.disable_progress_bar()  # a per-tensor bar of a sub-second load
+        model: PreTrainedModel = AutoModel.from_pretrained(folder, local_files_only=True)
     else:
         assert config.path is not None  # BackboneConfig checks it for kind = "pretrained"
         extra = {"gguf_file": config.gguf_file} if config.gguf_file else {}
+        transformers_logging.disable_progress_bar()
         model = AutoModel.from_pretrained(config.path, local_files_only=True, **extra)
     _layers(model)  # fail at load time on a model this class cannot truncate
     return model

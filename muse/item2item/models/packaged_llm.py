@@ -23,6 +23,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as transformers_logging
 
 from muse.core.atomic_write import atomic_directory
 from muse.item2item.models.backbone_config import BackboneConfig, BackboneKind
@@ -68,6 +69,7 @@ def save_converted(
     # save_pretrained refuses GGUF-loaded models, and a copy that kept this would claim to be one.
     if hasattr(config, "quantization_config"):
         del config.quantization_config
+    transformers_logging.disable_progress_bar()  # per-tensor bars of a second's copy, not progress
     plain: PreTrainedModel = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(model.state_dict())
     with atomic_directory(folder) as staging:
