@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import peft
 import torch
 from torch import nn
 from transformers import (
@@ -23,6 +24,7 @@ from transformers import (
 from transformers.utils import logging as transformers_logging
 
 from muse.item2item.models.backbone_config import BackboneConfig, BackboneKind
+from muse.item2item.models.lora_config import LoraConfig
 from muse.item2item.models.packaged_llm import converted_dir
 
 
@@ -72,6 +74,19 @@ def _truncate(model: PreTrainedModel, num_layers: int) -> None:
         model.config.layer_types = list(layer_types)[:num_layers]
 
 
+def _add_lora(model: PreTrainedModel, config: LoraConfig) -> None:
+    """Inject LoRA adapters in place (the model keeps its class) and train only them."""
+    adapter = peft.LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+    )
+    peft.inject_adapter_in_model(adapter, model)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_("lora_" in name)
+
+
 class Backbone(nn.Module):
     """A decoder-only LM read over ``inputs_embeds`` (B batch, T tokens, H hidden)."""
 
@@ -81,6 +96,17 @@ class Backbone(nn.Module):
         self.model = _build(config)
         if config.num_layers:
             _truncate(self.model, config.num_layers)
+        layers = _layers(self.model)
+        if config.frozen_layers > len(layers):
+            raise ValueError(
+                f"backbone.frozen_layers = {config.frozen_layers}, but {len(layers)} layers run"
+            )
+        if config.frozen_layers:
+            self.input_embeddings.requires_grad_(False)
+            for layer in list(layers)[: config.frozen_layers]:
+                layer.requires_grad_(False)
+        if config.lora.enabled:
+            _add_lora(self.model, config.lora)
 
     @property
     def input_embeddings(self) -> nn.Embedding:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from muse.item2item.models.lora_config import LoraConfig
 
 CACHE_DIR_VARIABLE = "MUSE_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path("~/.cache/muse")
@@ -31,6 +33,9 @@ class BackboneConfig:
     path: Path | None = None  # kind = "pretrained": a Hugging Face model folder
     gguf_file: str = ""  # kind = "pretrained": a GGUF file inside ``path`` ("" = none)
     num_layers: int = 0  # keep only the first N decoder layers (0 = all): CPU cost
+    # Freeze the token embeddings and the first N decoder layers (0 = train all): memory, time.
+    frozen_layers: int = 0
+    lora: LoraConfig = field(default_factory=LoraConfig)
     # kind = "smollm2": where the converted copy is kept (None: $MUSE_CACHE_DIR, else ~/.cache/muse;
     # resolved when used, so a saved run config names no one's home directory).
     cache_dir: Path | None = None
@@ -53,6 +58,10 @@ class BackboneConfig:
             )
         if self.num_layers < 0:
             raise ValueError(f"backbone.num_layers must be ≥ 0, got {self.num_layers}")
+        if self.frozen_layers < 0:
+            raise ValueError(f"backbone.frozen_layers must be ≥ 0, got {self.frozen_layers}")
+        if self.frozen_layers and self.lora.enabled:
+            raise ValueError("backbone.frozen_layers and backbone.lora: LoRA already freezes all")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError("backbone.hidden_size must be a multiple of num_attention_heads")
 
