@@ -12,6 +12,7 @@ pure function of the config (seed, sizes and chunking included).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from features.synthetic_catalogue_items import PROVENANCE_FILE, read_catalogue
 from features.synthetic_config import SynthConfig
 from features.synthetic_ids import CATEGORY, CITY, ITEM, PROFILE_BASE, PROVINCE, USER, hashed_ids
 from features.synthetic_users import UserDraw, draw_users
@@ -49,6 +51,11 @@ class SynthSummary(NamedTuple):
     # same-category behaviours plus the last 50: how much a last-50 model or a category search sees.
     last_50_oracle_gauc: float
     same_category_oracle_gauc: float
+    # Items from a multimodal catalogue only (else empty): the click model with its counts
+    # restricted to the behaviours an oracle view singles out (a perfect text-only or image-only
+    # embedding), scored on the same test samples; view name → AUC / GAUC.
+    view_oracle_auc: dict[str, float]
+    view_oracle_gauc: dict[str, float]
     intercept: float
     elapsed_seconds: float
     samples_per_second: float
@@ -68,6 +75,7 @@ class _TestScores(NamedTuple):
     probability: np.ndarray
     last_50_logits: np.ndarray
     same_category_logits: np.ndarray
+    view_logits: np.ndarray  # (n, V), V = number of oracle views (0 without a catalogue)
 
 
 def generate_synthetic(
@@ -88,7 +96,11 @@ def _generate(config: SynthConfig, out_dir: Path, progress: bool) -> SynthSummar
     per_chunk = config.users_per_chunk()
     catalogue = world.catalogue
     raw = _RawIds(
-        item=hashed_ids(config.seed, ITEM, np.arange(catalogue.size)),
+        item=(
+            hashed_ids(config.seed, ITEM, np.arange(catalogue.size))
+            if catalogue.raw_item_ids is None
+            else catalogue.raw_item_ids
+        ),
         item_category=hashed_ids(config.seed, CATEGORY, catalogue.category),
     )
     scores: list[_TestScores] = []
@@ -128,6 +140,9 @@ def _generate(config: SynthConfig, out_dir: Path, progress: bool) -> SynthSummar
         finally:
             writer.close()
         (staging / CONFIG_FILE).write_text(dump_toml(config_to_dict(config)))
+        if config.items is not None:
+            provenance = read_catalogue(config.items.catalogue).provenance()
+            (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
     test = _TestScores(*(np.concatenate(parts) for parts in zip(*scores, strict=True)))
     elapsed = time.perf_counter() - started
     return SynthSummary(
@@ -143,6 +158,14 @@ def _generate(config: SynthConfig, out_dir: Path, progress: bool) -> SynthSummar
         oracle_gauc=gauc(test.user_ids, test.labels, test.probability),
         last_50_oracle_gauc=gauc(test.user_ids, test.labels, test.last_50_logits),
         same_category_oracle_gauc=gauc(test.user_ids, test.labels, test.same_category_logits),
+        view_oracle_auc={
+            view: auc(test.labels, test.view_logits[:, column])
+            for column, view in enumerate(catalogue.oracle_views or {})
+        },
+        view_oracle_gauc={
+            view: gauc(test.user_ids, test.labels, test.view_logits[:, column])
+            for column, view in enumerate(catalogue.oracle_views or {})
+        },
         intercept=world.click_model.intercept,
         elapsed_seconds=elapsed,
         samples_per_second=(num_train + num_test) / elapsed,
@@ -194,4 +217,7 @@ def _write_chunk(
         probability=test_probability.ravel(),
         last_50_logits=draw.test_last_50_logits.ravel(),
         same_category_logits=draw.test_same_category_logits.ravel(),
+        view_logits=draw.test_view_logits.reshape(test_user_ids.size, -1)
+        if draw.test_view_logits.size
+        else np.zeros((test_user_ids.size, 0)),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Taobao-MM has exactly five user profile columns, 130_1 .. 130_5.
 NUM_PROFILE_FEATURES = 5
@@ -146,6 +147,27 @@ class ClickModelConfig:
 
 
 @dataclass(frozen=True)
+class CatalogueItemsConfig:
+    """Take the ranking world's items from a synthetic multimodal catalogue (``muse data
+    synth-items``) instead of drawing topics and embeddings (docs/synthetic-data.md, "Ranking over
+    the multimodal catalogue").
+
+    The items are the catalogue's (same raw item ids, category from the catalogue); interests are
+    the catalogue's image styles and text styles; the click model's cosines and the written
+    ``scl_embedding_int8_p90.parquet`` are the catalogue's ground-truth (oracle) vectors. Of
+    ``[catalogue]`` only ``num_cities``, ``num_provinces``, ``popularity_exponent`` and
+    ``embedding_coverage`` still apply.
+    """
+
+    # Directory written by `muse data synth-items` (manifest.json, oracle_embeddings.npy, ...).
+    catalogue: Path
+
+    def __post_init__(self) -> None:
+        if not str(self.catalogue):
+            raise ValueError("items.catalogue must name a catalogue directory")
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """The whole synthetic dataset: sizes, generative model and chunking."""
 
@@ -160,6 +182,8 @@ class SynthConfig:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     impressions: ImpressionConfig = field(default_factory=ImpressionConfig)
     click: ClickModelConfig = field(default_factory=ClickModelConfig)
+    # Unset: the generator draws its own catalogue (above). Set: the items of a multimodal catalogue.
+    items: CatalogueItemsConfig | None = None
 
     def __post_init__(self) -> None:
         _positive(self, "num_users", "chunk_users", "max_chunk_events")

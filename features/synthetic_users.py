@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 DIAGNOSTIC_RECENT_WINDOW = 50
 # Similarity work is split so that one (users, L, targets) float32 block stays near this size.
 SIMILARITY_BLOCK_VALUES = 1_000_000
+# An oracle view (catalogue items) singles out a behaviour whose view cosine to the target is
+# above this: the same category and the same style in that view (1.0), not only the category
+# (0.5 or less). See docs/synthetic-data.md, "Ranking over the multimodal catalogue".
+VIEW_DISTINCT_COSINE = 0.75
 
 
 class TargetSource(enum.IntEnum):
@@ -48,6 +52,9 @@ class UserDraw(NamedTuple):
     test_logits: np.ndarray  # (U, n_test)
     test_last_50_logits: np.ndarray  # (U, n_test) diagnostics
     test_same_category_logits: np.ndarray  # (U, n_test)
+    # Catalogue items only: the long-term count restricted to what each oracle view singles out
+    # (VIEW_DISTINCT_COSINE), in the order of catalogue.oracle_views; (U, n_test, 0) otherwise.
+    test_view_logits: np.ndarray  # (U, n_test, V)
 
 
 def draw_users(world: SyntheticWorld, rng: np.random.Generator, num_users: int) -> UserDraw:
@@ -56,7 +63,7 @@ def draw_users(world: SyntheticWorld, rng: np.random.Generator, num_users: int) 
     history = config.history
     impressions = config.impressions
     length, gap = history.length, history.test_time_gap
-    num_topics = config.catalogue.num_topics
+    num_topics = catalogue.num_topics
 
     profiles = np.stack(
         [rng.integers(0, size, num_users) for size in config.profile_cardinalities], axis=1
@@ -113,6 +120,11 @@ def draw_users(world: SyntheticWorld, rng: np.random.Generator, num_users: int) 
         test_logits=logits(targets["test"], counts.test),
         test_last_50_logits=logits(targets["test"], counts.test_last_50),
         test_same_category_logits=logits(targets["test"], counts.test_same_category),
+        test_view_logits=np.stack(
+            [logits(targets["test"], view_counts) for view_counts in counts.test_views], axis=-1
+        )
+        if counts.test_views
+        else np.zeros((*targets["test"].shape, 0)),
     )
 
 
@@ -178,6 +190,8 @@ class _ChunkCounts(NamedTuple):
     # Diagnostics: the long-term count restricted to what a last-50 model or a category search sees.
     test_last_50: MatchCounts
     test_same_category: MatchCounts
+    # Catalogue items: the long-term count restricted to what each oracle view singles out.
+    test_views: list[MatchCounts]
 
 
 def _match_counts(
@@ -200,6 +214,8 @@ def _match_counts(
     train_whole, train_recent = np.zeros((num_users, num_train)), np.zeros((num_users, num_train))
     test_whole, test_recent = np.zeros((num_users, num_test)), np.zeros((num_users, num_test))
     test_window, test_category = np.zeros((num_users, num_test)), np.zeros((num_users, num_test))
+    views = list((catalogue.oracle_views or {}).values())
+    test_view = [(np.zeros((num_users, num_test)), np.zeros((num_users, num_test))) for _ in views]
     block = max(1, SIMILARITY_BLOCK_VALUES // (per_user * total))
     dim = catalogue.unit_embedding.shape[1]
     # Reused buffers: fresh multi-megabyte arrays per block cost page faults.
@@ -243,11 +259,20 @@ def _match_counts(
         )
         same_category[:, length - window :] = True
         test_category[start:stop] = np.where(same_category, test_matches, 0.0).sum(axis=1)
+        for view, (view_whole, view_recent) in zip(views, test_view, strict=True):
+            # (b, L, n_test) cosines in the view (diagnostics of catalogue items only).
+            view_cosines = np.matmul(
+                view[sequence[start:stop, gap:]], view[test_targets[start:stop]].transpose(0, 2, 1)
+            )
+            seen = np.where(view_cosines > VIEW_DISTINCT_COSINE, test_matches, 0.0)
+            view_whole[start:stop] = seen.sum(axis=1)
+            view_recent[start:stop] = seen[:, length - recent :].sum(axis=1)
     return _ChunkCounts(
         train=MatchCounts(train_whole, train_recent),
         test=MatchCounts(test_whole, test_recent),
         test_last_50=MatchCounts(test_window, test_recent),
         test_same_category=MatchCounts(test_category, test_recent),
+        test_views=[MatchCounts(whole, recent_count) for whole, recent_count in test_view],
     )
 
 

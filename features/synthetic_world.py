@@ -1,11 +1,16 @@
 """What all synthetic users share: the item catalogue, the background behaviour distribution and
-the click model, with its intercept calibrated to the target positive rate."""
+the click model, with its intercept calibrated to the target positive rate.
+
+The catalogue is drawn by the generator (features/synthetic_catalogue.py) or, with ``[items]
+catalogue`` set, taken from a multimodal catalogue (features/synthetic_catalogue_items.py).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from features.synthetic_catalogue import AliasSampler, ItemCatalogue, build_catalogue
+from features.synthetic_catalogue_items import load_catalogue_items
 from features.synthetic_click_model import ClickModel
 from features.synthetic_config import SynthConfig
 from features.synthetic_users import draw_users
@@ -24,16 +29,21 @@ class SyntheticWorld:
 
     def __init__(self, config: SynthConfig) -> None:
         self.config = config
-        self.catalogue: ItemCatalogue = build_catalogue(
-            config.catalogue, random_stream(config.seed, STREAM_CATALOGUE)
+        catalogue_rng = random_stream(config.seed, STREAM_CATALOGUE)
+        self.catalogue: ItemCatalogue = (
+            build_catalogue(config.catalogue, catalogue_rng)
+            if config.items is None
+            else load_catalogue_items(config.items.catalogue, config.catalogue, catalogue_rng)
         )
         self.background = AliasSampler(
-            background_weights(self.catalogue, config.history.background_topic_exponent)
+            background_weights(self.catalogue, config.history.background_topic_exponent),
+            # Catalogue items belong to two topics: a drawn membership maps to its item.
+            None if config.items is None else self.catalogue.member_items,
         )
         self.click_model = ClickModel(
             config.click,
             config.profile_cardinalities,
-            config.catalogue.num_categories,
+            self.catalogue.num_categories,
             random_stream(config.seed, STREAM_CLICK_MODEL),
         )
         # Pilot users from their own stream fix the intercept before any real user is drawn.
@@ -46,7 +56,8 @@ class SyntheticWorld:
 
 
 def background_weights(catalogue: ItemCatalogue, topic_exponent: float) -> np.ndarray:
-    """Item weights of background behaviours: topic ∝ popularity ** exponent, then item in topic."""
+    """Membership weights of background behaviours: topic ∝ popularity ** exponent, then an item
+    of the topic ∝ popularity (one membership per item in the generator's own catalogue)."""
     topic_weight = catalogue.topic_popularity**topic_exponent
-    item_topic = catalogue.topic
-    return topic_weight[item_topic] * catalogue.popularity / catalogue.topic_popularity[item_topic]
+    topic = catalogue.member_topics
+    return topic_weight[topic] * catalogue.member_weights / catalogue.topic_popularity[topic]

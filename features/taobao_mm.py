@@ -19,7 +19,7 @@ features, int8 SCL embeddings). What is unusual here:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,8 +48,9 @@ from features.input_table import (
 )
 from features.sequence_cap import cap_rows
 from features.vocabulary import Vocabulary, sorted_unique
+from muse.core.config_loader import config_to_dict
 from muse.core.errors import DataError
-from muse.core.ids import OOV_INDEX
+from muse.core.ids import FIRST_ID_INDEX, OOV_INDEX
 
 SPLITS = ("train", "test")
 USER_ID = "129_1"
@@ -77,10 +78,19 @@ TAOBAO_INT8_SCALE = 1.0 / 127
 
 @dataclass(frozen=True)
 class TaobaoMMConfig:
-    """Reader settings: users per read batch, and the lifelong-sequence cap (most recent kept)."""
+    """Reader settings: users per read batch, the lifelong-sequence cap (most recent kept), and
+    optionally another source for the item embedding table.
+
+    ``embeddings`` (e.g. ``--set embeddings.path=runs/x/item_embeddings.parquet``) replaces the
+    vectors of ``scl_embedding_int8_p90.parquet`` with those of another file (parquet ``item_id`` +
+    ``embedding`` list, or .npy + ``ids_path``): the item vocabulary is still built from the raw
+    files, so datasets read with different embeddings share every index; vocabulary items the
+    file lacks get a zero row (cosine 0), file ids outside the vocabulary are skipped.
+    """
 
     batch_rows: int = 4096
     max_sequence_length: int = 100_000
+    embeddings: EmbeddingSourceConfig | None = None
 
     def __post_init__(self) -> None:
         if self.batch_rows < 1:
@@ -213,7 +223,22 @@ def read_taobao_mm(
         )
         for split, frame in samples.items()
     }
-    embeddings = read_item_embeddings(embedding_source, item_vocabulary)
+    override = config.embeddings
+    if override is not None:
+        override_ids = read_embedding_ids(override)
+        embeddings = read_item_embeddings(override, item_vocabulary)
+        known = item_vocabulary.lookup(override_ids) != OOV_INDEX
+        embedding_record = {
+            "path": str(override.path),
+            "dim": int(embeddings.table.shape[1]),
+            "dtype": str(embeddings.table.dtype),
+            "vocabulary_items_covered": int(np.unique(override_ids[known]).size),
+            "vocabulary_items": len(item_vocabulary) - FIRST_ID_INDEX,
+            "ids_outside_vocabulary": int((~known).sum()),
+        }
+    else:
+        embeddings = read_item_embeddings(embedding_source, item_vocabulary)
+        embedding_record = {"path": str(embedding_source.path)}
     extra_files = {}
     probability_path = input_dir / CLICK_PROBABILITY_FILE
     if probability_path.is_file():
@@ -234,7 +259,12 @@ def read_taobao_mm(
         item_attributes=tuple(ITEM_ATTRIBUTES),
         profile_features=tuple(profile_feature_name(c) for c in PROFILE_COLUMNS),
         extra_files=extra_files,
-        source={"reader": "taobao-mm", "input_dir": str(input_dir), "config": asdict(config)},
+        source={
+            "reader": "taobao-mm",
+            "input_dir": str(input_dir),
+            "config": config_to_dict(config),
+            "embeddings": embedding_record,
+        },
     )
 
 
