@@ -611,13 +611,10 @@ def section_text(outcome: Outcome, chart_name: str, command: str) -> str:
 
 
 def replace_section(existing: str | None, section: str) -> str:
-    """``existing`` with the marked section replaced by ``section`` (appended when absent)."""
-    if existing is None:
-        return f"# Item-to-item serving\n\n{section}\n"
-    begin, end = existing.find(SECTION_BEGIN), existing.find(SECTION_END)
-    if begin >= 0 and end > begin:
-        return existing[:begin] + section + existing[end + len(SECTION_END) :]
-    return existing.rstrip("\n") + "\n\n" + section + "\n"
+    """``existing`` with this benchmark's marked section replaced by ``section``."""
+    from benchmarks.report_section import replace_section as replace
+
+    return replace(existing, section, SECTION_BEGIN, SECTION_END, "Item-to-item serving")
 
 
 def write_report(out: Path, outcome: Outcome, served: list[LoadResult], in_process, command: str):
