@@ -144,13 +144,11 @@ class ItemInputs:
         M · (P + 1) · C · 4 bytes for M items. ``vision`` must be the model's own module (random
         vision weights are part of the model) and keep its weights.
         """
-        config = vision.config
-        size = len(self.catalogue)
         self._vision = vision
         self._feature_batch = batch_size
-        self._patches = torch.zeros((size, config.num_patches, config.feature_width))
-        self._pooled = torch.zeros((size, config.feature_width))
-        self._featured = np.zeros(size, dtype=bool)
+        self._patches = torch.zeros(0)  # (M, P, C), allocated at the first features
+        self._pooled = torch.zeros(0)
+        self._featured = np.zeros(len(self.catalogue), dtype=bool)
 
     def texts(self, rows: np.ndarray) -> list[ItemText]:
         catalogue = self.catalogue
@@ -186,6 +184,10 @@ class ItemInputs:
         for start in range(0, missing.size, self._feature_batch):
             chunk = missing[start : start + self._feature_batch]
             features = vision(self.images(chunk).to(device))
+            if self._patches.dim() == 1:  # P and C as the network gives them
+                size = len(self.catalogue)
+                self._patches = torch.zeros((size, *features.patches.shape[1:]))
+                self._pooled = torch.zeros((size, features.pooled.shape[1]))
             index = torch.from_numpy(chunk)
             self._patches[index] = features.patches.float().cpu()
             self._pooled[index] = features.pooled.float().cpu()
