@@ -88,6 +88,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: ServingMetrics, max_message_bytes: int) -> None:
         self._metrics = metrics
         self._max_message_bytes = max_message_bytes
+        # The wrapped handler of each method's handler, built once instead of on every RPC.
+        self._wrapped: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -97,8 +99,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # Health Watch and reflection streams pass through untouched.
+        cached = self._wrapped.get(id(handler))
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, handler_call_details.method)
+        self._wrapped[id(handler)] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, full_method: str) -> grpc.RpcMethodHandler:
+        """``handler`` with errors mapped to status codes and every call timed and counted."""
         # "/package.Service/Method": every hosted service's RPCs are counted apart.
-        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
+        service, _, method = full_method.lstrip("/").rpartition("/")
         behaviour = handler.unary_unary
         metrics = self._metrics
 
