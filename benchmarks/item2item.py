@@ -42,9 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from features.multimodal_catalogue_config import MultimodalCatalogueConfig
-from muse.core.atomic_write import write_text_atomic
-from muse.core.config_loader import config_to_dict, dump_toml, load_config
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY))  # benchmarks.* beside this script
+
+from benchmarks.ranking import Hold, parse_seeds  # noqa: E402 (after the path)
+from features.multimodal_catalogue_config import MultimodalCatalogueConfig  # noqa: E402
+from muse.core.atomic_write import write_text_atomic  # noqa: E402
+from muse.core.config_loader import config_to_dict, dump_toml, load_config  # noqa: E402
 
 DEFAULT_DATA_CONFIG = Path("configs/data/items_default.toml")
 DEFAULT_CONFIG = Path("configs/item2item/notellm2_bench.toml")
@@ -254,12 +258,6 @@ def collect(specs: Sequence[RunSpec]) -> tuple[dict[str, VariantResult], dict[st
     return results, oracles
 
 
-class Hold(NamedTuple):
-    claim: str
-    holds: bool | None
-    detail: str
-
-
 def beyond_two_std(
     results: dict[str, VariantResult], better: str, worse: str, link: str, k: str
 ) -> Hold:
@@ -427,13 +425,6 @@ def format_report(
 
 
 # ---- main ------------------------------------------------------------------------------------
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``3`` → seeds 1, 2, 3; ``7,8`` → seeds 7 and 8."""
-    if "," in text:
-        return [int(part) for part in text.split(",") if part]
-    return list(range(1, int(text) + 1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

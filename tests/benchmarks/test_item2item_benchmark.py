@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -11,17 +10,14 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from tests.benchmarks.script_loader import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "item2item.py"
 
 
 def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("item2item_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script("item2item")
 
 
 def test_quick_run_writes_report_chart_and_per_run_files(tmp_path: Path) -> None:

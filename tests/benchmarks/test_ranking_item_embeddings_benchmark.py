@@ -3,9 +3,7 @@ an embedding file argument and two oracle views, then a rerun that reuses everyt
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,18 +12,14 @@ import pytest
 from features.multimodal_catalogue import generate_multimodal_catalogue
 from features.multimodal_catalogue_config import ImageConfig, MultimodalCatalogueConfig, PairConfig
 from features.synthetic_catalogue_items import write_oracle_view
+from tests.benchmarks.script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "ranking_item_embeddings.py"
 
 
 def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ranking_item_embeddings_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ranking_item_embeddings")
 
 
 def test_quick_run_writes_the_side_by_side_report(
