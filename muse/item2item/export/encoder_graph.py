@@ -8,13 +8,13 @@ baselines. The graph returns the multimodal embedding only: that is what the ind
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+import muse.core.onnx_exporter_logging  # noqa: F401 (silences exporter notes)
 from muse.item2item.batch import ItemBatch
 from muse.item2item.export.encoder_bundle_layout import GRAPH_INPUTS, GRAPH_OUTPUT
 from muse.item2item.models.item_encoder import ItemEncoder
@@ -23,10 +23,6 @@ OPSET = 18
 # Prompt-token inputs: their second axis is the prompt length T.
 _TOKEN_AXIS_INPUTS = ("token_ids", "attention_mask")
 
-# The exporter's op registry names every torchvision op it skips; no graph of ours uses them.
-logging.getLogger("torch.onnx._internal.exporter._registration").addFilter(
-    lambda record: not record.getMessage().startswith("torchvision is not installed")
-)
 
 
 class EncoderGraph(nn.Module):

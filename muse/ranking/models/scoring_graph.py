@@ -3,13 +3,13 @@ ONNX export (dynamo exporter, dynamic batch, K and N axes)."""
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+import muse.core.onnx_exporter_logging  # noqa: F401 (silences exporter notes)
 from muse.ranking.models.ranking_model import RankingModel
 from muse.ranking.models.scoring_inputs import ScoringInputs
 
@@ -18,14 +18,6 @@ SCORING_OUTPUT_NAMES = ["logits"]
 SELECTED_FIELDS = ("selected_items", "selected_categories", "selected_cosines", "selected_mask")
 RECENT_FIELDS = ("recent_items", "recent_categories", "recent_cosines", "recent_mask")
 
-# The exporter's op registry names every torchvision op it skips; no graph of ours uses them.
-logging.getLogger("torch.onnx._internal.exporter._registration").addFilter(
-    lambda record: not record.getMessage().startswith("torchvision is not installed")
-)
-# onnxscript's optimiser leaves multi-output Split nodes unfolded (still correct) and says so.
-logging.getLogger("onnxscript.optimizer._constant_folding").addFilter(
-    lambda record: not record.getMessage().startswith("Skipping constant folding for op Split")
-)
 
 
 class ScoringGraph(nn.Module):
