@@ -8,13 +8,12 @@ baselines. The graph returns the multimodal embedding only: that is what the ind
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-import muse.core.onnx_exporter_logging  # noqa: F401 (silences exporter notes)
+from muse.export.onnx_graph_export import export_graph
 from muse.item2item.batch import ItemBatch
 from muse.item2item.export.encoder_bundle_layout import GRAPH_INPUTS, GRAPH_OUTPUT
 from muse.item2item.models.item_encoder import ItemEncoder
@@ -78,27 +77,12 @@ def export_encoder_onnx(encoder: ItemEncoder, example: ItemBatch, path: str | Pa
     dynamic_shapes = {
         name: {0: batch, 1: tokens} if name in _TOKEN_AXIS_INPUTS else {0: batch} for name in names
     }
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with warnings.catch_warnings():
-            # torch's own decompositions trip its pytree LeafSpec deprecation: nothing of ours.
-            warnings.filterwarnings(
-                "ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning
-            )
-            # Inputs share one Dim per axis on purpose; the exporter notes it keeps one name each.
-            warnings.filterwarnings("ignore", r"# The axis name: \w+ will not be used", UserWarning)
-            torch.onnx.export(
-                EncoderGraph(encoder).eval(),
-                arguments,
-                str(path),
-                dynamo=True,
-                opset_version=OPSET,
-                input_names=names,
-                output_names=[GRAPH_OUTPUT],
-                dynamic_shapes=dynamic_shapes,
-                verbose=False,  # no "[torch.onnx] ..." progress lines on stdout
-            )
-    finally:
-        encoder.train(was_training)
-    return path
+    return export_graph(
+        EncoderGraph(encoder),
+        arguments,
+        path,
+        names,
+        [GRAPH_OUTPUT],
+        dynamic_shapes,
+        opset_version=OPSET,
+    )

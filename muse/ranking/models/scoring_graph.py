@@ -3,13 +3,12 @@ ONNX export (dynamo exporter, dynamic batch, K and N axes)."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-import muse.core.onnx_exporter_logging  # noqa: F401 (silences exporter notes)
+from muse.export.onnx_graph_export import export_graph
 from muse.ranking.models.ranking_model import RankingModel
 from muse.ranking.models.scoring_inputs import ScoringInputs
 
@@ -82,26 +81,11 @@ def export_scoring_onnx(model: RankingModel, example: ScoringInputs, path: str |
         if name in RECENT_FIELDS and tensor.shape[1] >= 2:
             axes[1] = recent
         dynamic_shapes[name] = axes
-    was_training = model.training
-    model.eval()
-    try:
-        with warnings.catch_warnings():
-            # torch's own decompositions trip its pytree LeafSpec deprecation: nothing of ours.
-            warnings.filterwarnings(
-                "ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning
-            )
-            # Inputs share one Dim per axis on purpose; the exporter notes it keeps one name each.
-            warnings.filterwarnings("ignore", r"# The axis name: \w+ will not be used", UserWarning)
-            torch.onnx.export(
-                ScoringGraph(model).eval(),
-                tuple(example),
-                str(path),
-                dynamo=True,
-                input_names=SCORING_INPUT_NAMES,
-                output_names=SCORING_OUTPUT_NAMES,
-                dynamic_shapes=dynamic_shapes,
-                verbose=False,  # no "[torch.onnx] ..." progress lines on stdout
-            )
-    finally:
-        model.train(was_training)
-    return path
+    return export_graph(
+        ScoringGraph(model),
+        tuple(example),
+        path,
+        SCORING_INPUT_NAMES,
+        SCORING_OUTPUT_NAMES,
+        dynamic_shapes,
+    )
