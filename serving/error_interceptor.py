@@ -112,6 +112,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         service, _, method = full_method.lstrip("/").rpartition("/")
         behaviour = handler.unary_unary
         metrics = self._metrics
+        # (status, variant) → this method's counter and histogram: labels() locks and hashes.
+        children: dict[tuple[grpc.StatusCode, str], tuple[Any, Any]] = {}
 
         async def mapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -138,10 +140,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(code, message)
             finally:
                 variant = variant_label.get()
-                metrics.requests.labels(service, method, code.name, variant).inc()
-                metrics.latency.labels(service, method, variant).observe(
-                    time.perf_counter() - started
-                )
+                series = children.get((code, variant))
+                if series is None:
+                    series = children[(code, variant)] = (
+                        metrics.requests.labels(service, method, code.name, variant),
+                        metrics.latency.labels(service, method, variant),
+                    )
+                series[0].inc()
+                series[1].observe(time.perf_counter() - started)
 
         deserializer = handler.request_deserializer
         return grpc.unary_unary_rpc_method_handler(

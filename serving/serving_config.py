@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from serving.conversational.conversational_config import ConversationalConfig
 from serving.exposure_log_config import ExposureLogConfig
 from serving.item2item.similar_items_config import SimilarItemsConfig
 from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
@@ -81,6 +82,8 @@ class ServingConfig:
     torch_threads: int = 1
     # The similar-items service, hosted beside ranking when this table is present.
     similar_items: SimilarItemsConfig | None = None
+    # The conversational service (Converse), hosted beside ranking when this table is present.
+    conversational: ConversationalConfig | None = None
     # Hash the item embedding table at start to check it is the one the bundle was built on.
     verify_item_table: bool = True
     log_level: str = "INFO"

@@ -41,6 +41,16 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "muse.training",
         "muse.item2item",
     ),
+    # The conversational task uses NoteLLM-2's encoders (item2item), never ranking.
+    "muse.conversational": (
+        "muse.core",
+        "features",
+        "muse.search",
+        "muse.export",
+        "muse.training",
+        "muse.item2item",
+        "muse.conversational",
+    ),
     "serving": (
         "muse.core",
         "features",
@@ -48,6 +58,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "muse.export",
         "muse.ranking",
         "muse.item2item",
+        "muse.conversational",
         "serving",
     ),
     "muse.cli": PROJECT_PACKAGES[:3],

@@ -21,6 +21,7 @@ from muse.core.errors import InputError
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("data", "synth"): ("data_synth", "generate the synthetic lifelong benchmark (Taobao-MM schema)"),
     ("data", "synth-items"): ("data_synth_items", "generate the synthetic multimodal item catalogue (I2I pairs)"),
+    ("data", "synth-dialogues"): ("data_synth_dialogues", "generate synthetic dialogues with known targets over a synth-items catalogue"),
     ("data", "prepare"): ("data_prepare", "convert Taobao-MM files or event logs to the internal format"),
     ("train",): ("train", "train a model (ranking or item-to-item) from a TOML config"),
     ("evaluate",): ("evaluate", "evaluate a checkpoint: exact AUC, GAUC, logloss"),
@@ -34,6 +35,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("i2i", "embed"): ("i2i_embed", "embed every catalogue item with a trained item encoder (parquet)"),
     ("i2i", "index"): ("i2i_index", "build the similar-item index bundle (faiss) from item embeddings"),
     ("i2i", "export"): ("i2i_export", "export a trained item encoder to an ONNX bundle (new items in SimilarItems)"),
+    ("conv", "ids"): ("conv_ids", "quantise item embeddings into semantic IDs (RQ-KMeans or RQ-VAE) for the retriever"),
+    ("conv", "train"): ("conv_train", "train the generative retriever and its TTR encoder from a conversational TOML"),
+    ("conv", "evaluate"): ("conv_evaluate", "score a conversational run on its test dialogues, with the beam scaling curve"),
+    ("conv", "export"): ("conv_export", "export a conversational run to the bundle the Converse service loads"),
+    ("conv", "chat"): ("conv_chat", "chat with a running server's Converse in the terminal (pictures by file path)"),
     ("demo",): ("demo", "run the end-to-end demo on the embedded synthetic data"),
 }
 

@@ -13,6 +13,7 @@ class TaskKind(enum.Enum):
 
     RANKING = "ranking"
     ITEM_TO_ITEM = "item_to_item"  # NoteLLM-2 item embeddings and the similar-item index
+    CONVERSATIONAL = "conversational"  # semantic IDs, the generative retriever, reranking
 
 
 def task_of_config(raw: dict[str, Any], source: str) -> TaskKind:

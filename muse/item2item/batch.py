@@ -33,3 +33,20 @@ class ItemBatch(NamedTuple):
     images: torch.Tensor | None
     vision_patches: torch.Tensor | None = None
     vision_pooled: torch.Tensor | None = None
+
+
+def item_batch_to(batch: ItemBatch, device: torch.device) -> ItemBatch:
+    """``batch`` with every tensor on ``device``."""
+    def to(tensor: torch.Tensor | None) -> torch.Tensor | None:
+        return tensor.to(device) if tensor is not None else None
+
+    return ItemBatch(
+        token_ids=batch.token_ids.to(device),
+        attention_mask=batch.attention_mask.to(device),
+        image_placeholder_index=batch.image_placeholder_index.to(device),
+        image_compression_index=batch.image_compression_index.to(device),
+        last_index=batch.last_index.to(device),
+        images=to(batch.images),
+        vision_patches=to(batch.vision_patches),
+        vision_pooled=to(batch.vision_pooled),
+    )

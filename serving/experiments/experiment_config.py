@@ -78,6 +78,10 @@ class VariantOverrides:
     gsu_top_k: int | None = None
     # Use only the most recent N behaviours of the lifelong history (sequence-length experiments).
     max_history_length: int | None = None
+    # Conversational: beams the generative retriever decodes (more test-time compute).
+    beams: int | None = None
+    # Conversational: α of test-time reranking, in (0, 1] (0 would drop the retriever's score).
+    ttr_alpha: float | None = None
 
     def set_keys(self) -> tuple[str, ...]:
         """Names of the overrides this variant sets."""

@@ -128,6 +128,8 @@ def _override_value_errors(who: str, variant: VariantConfig) -> list[str]:
         value = getattr(variant.overrides, key)
         if value <= 0:
             errors.append(f"{who}: override {key} must be positive, got {value}")
+        elif key == "ttr_alpha" and value > 1:
+            errors.append(f"{who}: override ttr_alpha must be at most 1, got {value}")
     return errors
 
 

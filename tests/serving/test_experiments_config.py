@@ -149,7 +149,7 @@ def test_unknown_override_keys_name_every_experiment() -> None:
     assert (
         "experiment 'exp_b' variant 'wide_k': unknown override key 'model'" in error.value.errors[1]
     )
-    assert "allowed: gsu_top_k, max_history_length" in error.value.errors[0]
+    assert "allowed: gsu_top_k, max_history_length, beams, ttr_alpha" in error.value.errors[0]
 
 
 def test_other_unknown_keys_and_wrong_types_are_rejected_with_their_path() -> None:

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from muse.core.config_loader import load_config
     from muse.core.errors import InputError
+    from serving.conversational.service import conversational_service
     from serving.item2item.service import similar_items_service
     from serving.json_logging import configure_json_logging
     from serving.ranking.service import ranking_service
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     services = [ranking_service]
     if config.similar_items is not None:
         services.append(similar_items_service)
+    if config.conversational is not None:
+        services.append(conversational_service)
     try:
         asyncio.run(serve_until_signalled(config, services, args.ready_file))
     except InputError:

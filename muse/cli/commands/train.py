@@ -12,7 +12,7 @@ from muse.core.config_loader import add_override_argument
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
-        help="TOML with a top-level task (ranking, the default, or item_to_item) and its tables",
+        help="TOML with a top-level task (ranking, the default, item_to_item or conversational) and its tables",
     )
     add_override_argument(parser, "training.batch_size=256")
     parser.add_argument(
@@ -29,6 +29,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from muse.conversational.training.train_config import ConversationalTrainConfig
+    from muse.conversational.training.training_job import train as train_conversational
     from muse.core.config_loader import apply_overrides, config_from_dict, read_toml
     from muse.core.errors import ConfigError
     from muse.core.task_kind import TaskKind, task_of_config
@@ -42,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
     # config's ``task`` key picks one.
     tasks: dict[TaskKind, tuple[type, Callable[..., Any], Callable[[Any, Any], str]]] = {
         TaskKind.RANKING: (TrainConfig, train_ranking, _ranking_summary),
-        TaskKind.ITEM_TO_ITEM: (ItemTrainConfig, train_item_to_item, _item_to_item_summary),
+        TaskKind.ITEM_TO_ITEM: (ItemTrainConfig, train_item_to_item, _own_summary),
+        TaskKind.CONVERSATIONAL: (
+            ConversationalTrainConfig,
+            train_conversational,
+            _own_summary,
+        ),
     }
 
     overrides = list(args.overrides)
@@ -76,7 +83,8 @@ def _ranking_summary(config: Any, result: Any) -> str:
     )
 
 
-def _item_to_item_summary(config: Any, result: Any) -> str:
+def _own_summary(config: Any, result: Any) -> str:
+    """The result's own one-line summary (item-to-item, conversational)."""
     summary: str = result.summary()
     return summary
 

@@ -62,7 +62,8 @@ def _layers(model: PreTrainedModel) -> nn.ModuleList:
     return layers
 
 
-def _truncate(model: PreTrainedModel, num_layers: int) -> None:
+def truncate_decoder(model: PreTrainedModel, num_layers: int) -> None:
+    """Keep only the first ``num_layers`` decoder layers of a base decoder model, in place."""
     layers = _layers(model)
     if num_layers > len(layers):
         raise ValueError(f"backbone.num_layers = {num_layers}, but the model has {len(layers)}")
@@ -95,7 +96,7 @@ class Backbone(nn.Module):
         self.config = config
         self.model = _build(config)
         if config.num_layers:
-            _truncate(self.model, config.num_layers)
+            truncate_decoder(self.model, config.num_layers)
         layers = _layers(self.model)
         if config.frozen_layers > len(layers):
             raise ValueError(

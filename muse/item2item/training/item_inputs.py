@@ -20,7 +20,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from features.item_catalogue import ItemCatalogue
-from muse.item2item.batch import ItemBatch
+from muse.item2item.batch import ItemBatch, item_batch_to
 from muse.item2item.models.backbone_config import BackboneKind
 from muse.item2item.models.item_encoder_config import ItemEncoderConfig, ItemEncoderKind
 from muse.item2item.models.packaged_llm import converted_dir
@@ -31,6 +31,7 @@ from muse.item2item.training.train_config import ItemTrainConfig
 
 PAD_TOKEN = "[PAD]"
 UNKNOWN_TOKEN = "[UNK]"
+__all__ = ["ItemInputs", "ItemPairBatch", "item_batch_to", "word_tokenizer"]
 _WORD = re.compile(r"\w+|[^\w\s]")  # what the word tokenizer's pre-tokenizer splits off
 
 
@@ -195,6 +196,14 @@ class ItemInputs:
         index = torch.from_numpy(rows)
         return self._patches[index], self._pooled[index]
 
+    def vision_features(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, P, C) patch features and (M, C) pooled of catalogue ``rows`` (M,) from the feature
+        cache (see :meth:`cache_vision_features`, which must have been called)."""
+        if self._vision is None:
+            raise ValueError("vision_features needs cache_vision_features first")
+        with self._feature_lock:
+            return self._features(np.asarray(rows, dtype=np.int64))
+
     def items(self, rows: np.ndarray) -> ItemBatch:
         """The ItemBatch of catalogue ``rows`` (M,) int64."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -213,21 +222,3 @@ class ItemInputs:
             side_b=self.items(rows_b),
             weights=torch.as_tensor(np.asarray(weights), dtype=torch.float32),
         )
-
-
-def item_batch_to(batch: ItemBatch, device: torch.device) -> ItemBatch:
-    """``batch`` with every tensor on ``device``."""
-    return ItemBatch(
-        token_ids=batch.token_ids.to(device),
-        attention_mask=batch.attention_mask.to(device),
-        image_placeholder_index=batch.image_placeholder_index.to(device),
-        image_compression_index=batch.image_compression_index.to(device),
-        last_index=batch.last_index.to(device),
-        images=batch.images.to(device) if batch.images is not None else None,
-        vision_patches=_to(batch.vision_patches, device),
-        vision_pooled=_to(batch.vision_pooled, device),
-    )
-
-
-def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return tensor.to(device) if tensor is not None else None

@@ -1,0 +1,1 @@
+"""The conversational service: Converse over a transport-free engine with session state."""
