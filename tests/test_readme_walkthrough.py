@@ -233,6 +233,10 @@ TINY_ITEM_TRAINING = (
     "['training.max_epochs=1', 'model.vision.kind=\"tiny_conv\"', 'model.vision.image_size=32']"
 )
 
+TINY_DIALOGUES = "['train_dialogues=200', 'validation_dialogues=30', 'test_dialogues=30']"
+# The tiny conversational config reads 16×16 pictures through a tiny conv: match the catalogue.
+TINY_CONVERSATIONAL = "['training.max_epochs=1', 'encoder.vision.image_size=32']"
+
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> Iterator[Path]:
@@ -308,7 +312,11 @@ def test_the_demo_leaves_what_the_default_serving_config_reads(scratch: Path) ->
         + ["--set", f'synthetic_config="{tiny.relative_to(scratch)}"']
         + ["--set", 'ranking_overrides=["training.max_epochs=1"]']
         + ["--set", f'item_catalogue_config="{tiny_items.relative_to(scratch)}"']
-        + ["--set", f"item_overrides={TINY_ITEM_TRAINING}"],
+        + ["--set", f"item_overrides={TINY_ITEM_TRAINING}"]
+        + ["--set", 'semantic_ids_overrides=["levels=2", "codebook_size=8"]']
+        + ["--set", f"dialogues_overrides={TINY_DIALOGUES}"]
+        + ["--set", 'conversational_config="configs/conversational/tiny.toml"']
+        + ["--set", f"conversational_overrides={TINY_CONVERSATIONAL}"],
         cwd=scratch,
         env=_environment(),
         capture_output=True,
@@ -330,6 +338,12 @@ def test_the_demo_leaves_what_the_default_serving_config_reads(scratch: Path) ->
     new_item = re.search(r"as a new item .*: top \[(\d+)\] at score ([0-9.]+)", summary)
     assert new_item and new_item.group(1) == query.group(1), summary
     assert float(new_item.group(2)) == pytest.approx(1.0, abs=1e-3)
+    # Conversational: one test dialogue played turn by turn through Converse, with the
+    # recommendations of each turn, and the four methods' test figures.
+    assert "Converse, one test dialogue turn by turn" in summary, summary
+    assert re.search(r"^    user 1: .+\n      → .+\(\d\.\d\d\)", summary, re.MULTILINE), summary
+    for method in ("generative", "generative_ttr", "dense", "bm25"):
+        assert re.search(rf"^  {method} +[0-9.]+ ", summary, re.MULTILINE), summary
     serving = load_config(ServingConfig, scratch / "configs" / "serving" / "default.toml")
     assert (scratch / serving.store.dataset / "manifest.json").is_file()
     assert serving.experiments is not None

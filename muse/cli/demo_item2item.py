@@ -28,6 +28,7 @@ class ItemToItemResult(NamedTuple):
     data_dir: Path
     index_bundle: Path
     encoder_bundle: Path
+    embeddings: Path  # NoteLLM-2's item embeddings (parquet), which the semantic IDs quantise
     recall: dict[str, dict[str, dict[str, float]]]  # run → link kind → k → recall
     oracle: dict[str, dict[str, float]] | None
 
@@ -99,7 +100,7 @@ def train_and_index(
     ]
     index += ["--encoder", str(encoder_bundle), "--out", str(index_bundle)]
     _check(cli(index), "muse i2i index")
-    return ItemToItemResult(data_dir, index_bundle, encoder_bundle, recall, oracle)
+    return ItemToItemResult(data_dir, index_bundle, encoder_bundle, embeddings, recall, oracle)
 
 
 def _check(code: int, command: str) -> None:

@@ -55,6 +55,16 @@ class DemoConfig:
     item_data_dir: Path = Path("data/synth_items")
     item_encoder_config: Path = Path("configs/item2item/notellm2_bench.toml")
     item_overrides: tuple[str, ...] = ("training.max_epochs=2",)
+    # Conversational (needs item_to_item: its semantic IDs quantise NoteLLM-2's embeddings): the
+    # dialogues over the same catalogue, the retriever's config and overrides; false skips it.
+    conversational: bool = True
+    semantic_ids_config: Path = Path("configs/conversational/semantic_ids.toml")
+    semantic_ids_overrides: tuple[str, ...] = ()
+    dialogues_config: Path = Path("configs/data/dialogues_default.toml")
+    dialogues_dir: Path = Path("data/synth_dialogues")
+    dialogues_overrides: tuple[str, ...] = ()
+    conversational_config: Path = Path("configs/conversational/default.toml")
+    conversational_overrides: tuple[str, ...] = ("training.max_epochs=2",)
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
     dataset_dir = _prepare_data(config, Path(serving.store.dataset), summary, progress)
     runs = _train_models(config, trained, dataset_dir, summary, progress)
     item_to_item = _train_item_encoders(config, Path(serving.bundle_root), summary, progress)
-    _serve_and_score(config, dataset_dir, Path(serving.bundle_root), runs, summary, item_to_item)
+    conversational = _train_conversational(
+        config, item_to_item, Path(serving.bundle_root), summary, progress
+    )
+    _serve_and_score(
+        config, dataset_dir, Path(serving.bundle_root), runs, summary, item_to_item, conversational
+    )
     summary["elapsed"] = time.perf_counter() - started
     _print_summary(summary)
     return 0
@@ -222,6 +237,39 @@ def _train_item_encoders(
     return result
 
 
+def _train_conversational(
+    config: DemoConfig,
+    item_to_item: Any,
+    bundle_root: Path,
+    summary: dict[str, Any],
+    progress: bool,
+) -> Any:
+    """Semantic IDs of NoteLLM-2's embeddings, dialogues, the retriever, the bundle."""
+    if not config.conversational or item_to_item is None:
+        return None
+    from muse.cli.demo_conversational import train_and_export
+
+    _banner("conversational: semantic IDs → dialogues → generative retriever + TTR → bundle")
+    runs_dir = config.output_dir / "runs" / "conversational"
+    result = train_and_export(
+        embeddings=item_to_item.embeddings,
+        semantic_ids_config=config.semantic_ids_config,
+        semantic_ids_overrides=config.semantic_ids_overrides,
+        catalogue_dir=item_to_item.data_dir,
+        dialogues_config=config.dialogues_config,
+        dialogues_overrides=config.dialogues_overrides,
+        dialogues_dir=config.dialogues_dir,
+        conversational_config=config.conversational_config,
+        overrides=config.conversational_overrides,
+        runs_dir=runs_dir,
+        bundle_root=bundle_root,
+        reuse_data=config.reuse_data,
+        progress=progress,
+    )
+    summary["conversational"] = result
+    return result
+
+
 def _serve_and_score(
     config: DemoConfig,
     dataset_dir: Path,
@@ -229,11 +277,27 @@ def _serve_and_score(
     runs: dict[str, Path],
     summary: dict[str, Any],
     item_to_item: Any,
+    conversational: Any,
 ) -> None:
+    from muse.cli.demo_conversational import conversational_overrides, converse
     from muse.cli.demo_item2item import call_similar_items, similar_items_overrides
     from muse.cli.demo_serving import export_and_score_each_variant
 
-    _banner("4/4 export, serve over gRPC, score one user per A/B variant, call SimilarItems")
+    _banner("4/4 export, serve over gRPC, score one user per A/B variant, SimilarItems, Converse")
+    extra = list(similar_items_overrides(bundle_root)) if item_to_item else []
+    if conversational:
+        extra += conversational_overrides(bundle_root, conversational.catalogue_dir)
+
+    def while_serving(address: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if item_to_item:
+            found.update(call_similar_items(address, item_to_item.data_dir))
+        if conversational:
+            found["dialogue"] = converse(
+                address, conversational.dialogues_dir, conversational.catalogue_dir
+            )
+        return found
+
     summary["serving"] = export_and_score_each_variant(
         runs=runs,
         dataset_dir=dataset_dir,
@@ -241,12 +305,8 @@ def _serve_and_score(
         experiment_config=config.experiment_config,
         serving_config=config.serving_config,
         work_dir=config.output_dir / "serving",
-        extra_overrides=similar_items_overrides(bundle_root) if item_to_item else (),
-        while_serving=(
-            (lambda address: call_similar_items(address, item_to_item.data_dir))
-            if item_to_item
-            else None
-        ),
+        extra_overrides=extra,
+        while_serving=while_serving if item_to_item or conversational else None,
     )
 
 
@@ -298,6 +358,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 f"  the same item sent as a new item (image + text, encoded by the ONNX encoder): "
                 f"top {top} at score {similar['new_item_scores'][0]:.4f}"
             )
+        if similar and "dialogue" in similar:
+            from muse.cli.demo_conversational import format_dialogue
+
+            print("  Converse, one test dialogue turn by turn (one session):")
+            for line in format_dialogue(similar["dialogue"]):
+                print(line)
         print(f"  server shut down cleanly: {serving['clean_shutdown']}")
         print(
             f"\nserve these bundles yourself: muse serve --config {serving['serving_config']}\n"
@@ -310,4 +376,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print("\nitem-to-item test Recall@k by link kind (NoteLLM's protocol):")
         for line in format_recall(item_to_item):
             print(f"  {line}")
+    conversational = summary.get("conversational")
+    if conversational is not None:
+        print(
+            f"\nconversational test figures at the last user turn ({conversational.beams} beams, "
+            f"TTR α {conversational.alpha:.2f}):"
+        )
+        print(f"  {'method':<16}{'MRR':>8}{'nDCG@1':>9}{'R@10':>8}")
+        for name, figures in conversational.methods.items():
+            print(
+                f"  {name:<16}{figures['mrr']:>8.3f}{figures['ndcg@1']:>9.3f}"
+                f"{figures['recall@10']:>8.3f}"
+            )
     print(f"\nfinished in {summary['elapsed'] / 60:.1f} min")
