@@ -39,6 +39,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("conv", "train"): ("conv_train", "train the generative retriever and its TTR encoder from a conversational TOML"),
     ("conv", "evaluate"): ("conv_evaluate", "score a conversational run on its test dialogues, with the beam scaling curve"),
     ("conv", "export"): ("conv_export", "export a conversational run to the bundle the Converse service loads"),
+    ("conv", "rewriter"): ("conv_rewriter", "fine-tune the LLM query rewriter (SmolLM2) on synthetic rewrite targets"),
     ("conv", "chat"): ("conv_chat", "chat with a running server's Converse in the terminal (pictures by file path)"),
     ("demo",): ("demo", "run the end-to-end demo on the embedded synthetic data"),
 }
