@@ -287,3 +287,57 @@ def test_a_modified_bundle_is_refused(bundle_root: Path, tmp_path: Path) -> None
     (copy / "item_titles.json").write_text("[]")
     with pytest.raises(DataError, match="sha256"):
         load_conversational_bundle(copy)
+
+
+def test_chat_plays_typed_turns_through_a_running_server(
+    bundle_root: Path, conversation_data: dict[str, Path], tmp_path: Path
+) -> None:
+    import argparse
+    import threading
+
+    from muse.cli.commands.conv_chat import Chat
+
+    config = config_for(bundle_root, conversation_data["catalogue"], tmp_path)
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(png(3))
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    server = MuseServer(config, [conversational_service])
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(120)
+    output = io.StringIO()
+    try:
+        args = argparse.Namespace(address=server.address, k=2, user=0, session=None, timeout=60.0)
+        chat = Chat(args, output)
+        lines = [
+            "a leather bag please",
+            f"/image {picture}",
+            "like this one",
+            "/like 12345",
+            "/new",
+            "/nonsense",
+            "/quit",
+            "never sent",
+        ]
+        kept = [chat.handle(line) for line in lines]
+        chat.channel.close()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(grace=1.0), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+    text = output.getvalue()
+    assert kept == [True, True, True, True, True, True, False, True]
+    assert "query: 'user: a leather bag please'" in text
+    assert text.count("  1. ") == 2 and "assistant: How about the" in text
+    assert "picture.png goes with your next turn" in text
+    # The second turn carried the picture and the first turn's words (one session).
+    assert "user: a leather bag please | assistant: " in text
+    assert "unknown command /nonsense" in text
