@@ -623,9 +623,7 @@ def test_dialogues(layout: Layout) -> list[Any]:
 
 def converse_requests(dialogues: Sequence[Any], count: int, prefix: str) -> list[Any]:
     """``count`` stateless Converse requests cycling ``dialogues``: each carries its dialogue's
-    earlier turns and its last user turn. A dialogue with no earlier turn would be read as a
-    session's first turn (the servicer takes an empty ``dialogue`` for "use the session"), so it
-    gets a session id of its own, never reused."""
+    earlier turns and its last user turn (``stateless`` set, so none reads or writes a session)."""
     from serving.proto_gen.muse.serving.v1 import conversational_pb2
 
     requests = []
@@ -634,7 +632,7 @@ def converse_requests(dialogues: Sequence[Any], count: int, prefix: str) -> list
         *earlier, last = dialogue.turns
         requests.append(
             conversational_pb2.ConverseRequest(
-                session_id="" if earlier else f"{prefix}-{position}",
+                stateless=True,
                 text=last.text,
                 image=last.image or b"",
                 image_item_id=last.image_item_id or 0,

@@ -34,7 +34,11 @@ class ConversationalServicer(conversational_pb2_grpc.ConversationalServiceServic
                 image_item_id=request.image_item_id,
                 k=request.k,
                 user_id=request.user_id,
-                dialogue=tuple(_turn(t) for t in request.dialogue) if request.dialogue else None,
+                dialogue=(
+                    tuple(_turn(t) for t in request.dialogue)
+                    if request.dialogue or request.stateless
+                    else None
+                ),
                 context=dict(request.context),
             )
             answer = await self._engine.converse(query, deadline_of(context))

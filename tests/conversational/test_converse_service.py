@@ -341,3 +341,25 @@ def test_chat_plays_typed_turns_through_a_running_server(
     # The second turn carried the picture and the first turn's words (one session).
     assert "user: a leather bag please | assistant: " in text
     assert "unknown command /nonsense" in text
+
+
+def test_a_stateless_first_turn_reads_and_writes_no_session(
+    bundle_root: Path, conversation_data: dict[str, Path], tmp_path: Path
+) -> None:
+    config = config_for(bundle_root, conversation_data["catalogue"], tmp_path)
+
+    async def scenario() -> tuple[int, int]:
+        server = MuseServer(config, [conversational_service])
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(server.address) as channel:
+                stub = conversational_pb2_grpc.ConversationalServiceStub(channel)
+                reply = await stub.Converse(
+                    conversational_pb2.ConverseRequest(text="a bag please", k=3, stateless=True)
+                )
+                engine = server.services[0].engine
+                return reply.session_turns, len(engine.sessions)  # type: ignore[attr-defined]
+        finally:
+            await server.stop(grace=1.0)
+
+    assert asyncio.run(scenario()) == (1, 0)

@@ -52,6 +52,7 @@ def package_dir() -> Path:
 def dequantise() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The packaged causal LM (LlamaForCausalLM, fp32) and its tokenizer, read from the GGUF."""
     folder = package_dir()
+    transformers_logging.disable_progress_bar()  # per-tensor bars, not progress a user can read
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
         folder, gguf_file=GGUF_FILE, local_files_only=True
     )

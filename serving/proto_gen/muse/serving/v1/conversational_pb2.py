@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n6serving/proto_gen/muse/serving/v1/conversational.proto\x12\x0fmuse.serving.v1\"\x96\x02\n\x0f\x43onverseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x15\n\rimage_item_id\x18\x04 \x01(\x03\x12\t\n\x01k\x18\x05 \x01(\x05\x12\x0f\n\x07user_id\x18\x06 \x01(\x03\x12/\n\x08\x64ialogue\x18\x07 \x03(\x0b\x32\x1d.muse.serving.v1.DialogueTurn\x12>\n\x07\x63ontext\x18\x08 \x03(\x0b\x32-.muse.serving.v1.ConverseRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"P\n\x0c\x44ialogueTurn\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x15\n\rimage_item_id\x18\x04 \x01(\x03\"b\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08log_prob\x18\x03 \x01(\x02\x12\x0e\n\x06\x63osine\x18\x04 \x01(\x02\x12\r\n\x05title\x18\x05 \x01(\t\"H\n\x12\x43onverseAssignment\x12\r\n\x05layer\x18\x01 \x01(\t\x12\x12\n\nexperiment\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\"\xff\x01\n\x10\x43onverseResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .muse.serving.v1.RecommendedItem\x12\x17\n\x0frewritten_query\x18\x02 \x01(\t\x12\x1b\n\x13query_image_item_id\x18\x03 \x01(\x03\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x38\n\x0b\x61ssignments\x18\x05 \x03(\x0b\x32#.muse.serving.v1.ConverseAssignment\x12\r\n\x05\x62\x65\x61ms\x18\x06 \x01(\x05\x12\r\n\x05\x61lpha\x18\x07 \x01(\x02\x12\x15\n\rsession_turns\x18\x08 \x01(\x05\x32h\n\x15\x43onversationalService\x12O\n\x08\x43onverse\x12 .muse.serving.v1.ConverseRequest\x1a!.muse.serving.v1.ConverseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n6serving/proto_gen/muse/serving/v1/conversational.proto\x12\x0fmuse.serving.v1\"\xa9\x02\n\x0f\x43onverseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x15\n\rimage_item_id\x18\x04 \x01(\x03\x12\t\n\x01k\x18\x05 \x01(\x05\x12\x0f\n\x07user_id\x18\x06 \x01(\x03\x12/\n\x08\x64ialogue\x18\x07 \x03(\x0b\x32\x1d.muse.serving.v1.DialogueTurn\x12>\n\x07\x63ontext\x18\x08 \x03(\x0b\x32-.muse.serving.v1.ConverseRequest.ContextEntry\x12\x11\n\tstateless\x18\t \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"P\n\x0c\x44ialogueTurn\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x15\n\rimage_item_id\x18\x04 \x01(\x03\"b\n\x0fRecommendedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08log_prob\x18\x03 \x01(\x02\x12\x0e\n\x06\x63osine\x18\x04 \x01(\x02\x12\r\n\x05title\x18\x05 \x01(\t\"H\n\x12\x43onverseAssignment\x12\r\n\x05layer\x18\x01 \x01(\t\x12\x12\n\nexperiment\x18\x02 \x01(\t\x12\x0f\n\x07variant\x18\x03 \x01(\t\"\xff\x01\n\x10\x43onverseResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .muse.serving.v1.RecommendedItem\x12\x17\n\x0frewritten_query\x18\x02 \x01(\t\x12\x1b\n\x13query_image_item_id\x18\x03 \x01(\x03\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x38\n\x0b\x61ssignments\x18\x05 \x03(\x0b\x32#.muse.serving.v1.ConverseAssignment\x12\r\n\x05\x62\x65\x61ms\x18\x06 \x01(\x05\x12\r\n\x05\x61lpha\x18\x07 \x01(\x02\x12\x15\n\rsession_turns\x18\x08 \x01(\x05\x32h\n\x15\x43onversationalService\x12O\n\x08\x43onverse\x12 .muse.serving.v1.ConverseRequest\x1a!.muse.serving.v1.ConverseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,17 +34,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERSEREQUEST_CONTEXTENTRY']._loaded_options = None
   _globals['_CONVERSEREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_CONVERSEREQUEST']._serialized_start=76
-  _globals['_CONVERSEREQUEST']._serialized_end=354
-  _globals['_CONVERSEREQUEST_CONTEXTENTRY']._serialized_start=308
-  _globals['_CONVERSEREQUEST_CONTEXTENTRY']._serialized_end=354
-  _globals['_DIALOGUETURN']._serialized_start=356
-  _globals['_DIALOGUETURN']._serialized_end=436
-  _globals['_RECOMMENDEDITEM']._serialized_start=438
-  _globals['_RECOMMENDEDITEM']._serialized_end=536
-  _globals['_CONVERSEASSIGNMENT']._serialized_start=538
-  _globals['_CONVERSEASSIGNMENT']._serialized_end=610
-  _globals['_CONVERSERESPONSE']._serialized_start=613
-  _globals['_CONVERSERESPONSE']._serialized_end=868
-  _globals['_CONVERSATIONALSERVICE']._serialized_start=870
-  _globals['_CONVERSATIONALSERVICE']._serialized_end=974
+  _globals['_CONVERSEREQUEST']._serialized_end=373
+  _globals['_CONVERSEREQUEST_CONTEXTENTRY']._serialized_start=327
+  _globals['_CONVERSEREQUEST_CONTEXTENTRY']._serialized_end=373
+  _globals['_DIALOGUETURN']._serialized_start=375
+  _globals['_DIALOGUETURN']._serialized_end=455
+  _globals['_RECOMMENDEDITEM']._serialized_start=457
+  _globals['_RECOMMENDEDITEM']._serialized_end=555
+  _globals['_CONVERSEASSIGNMENT']._serialized_start=557
+  _globals['_CONVERSEASSIGNMENT']._serialized_end=629
+  _globals['_CONVERSERESPONSE']._serialized_start=632
+  _globals['_CONVERSERESPONSE']._serialized_end=887
+  _globals['_CONVERSATIONALSERVICE']._serialized_start=889
+  _globals['_CONVERSATIONALSERVICE']._serialized_end=993
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ConverseRequest(_message.Message):
-    __slots__ = ("session_id", "text", "image", "image_item_id", "k", "user_id", "dialogue", "context")
+    __slots__ = ("session_id", "text", "image", "image_item_id", "k", "user_id", "dialogue", "context", "stateless")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class ConverseRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DIALOGUE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STATELESS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     text: str
     image: bytes
@@ -31,7 +32,8 @@ class ConverseRequest(_message.Message):
     user_id: int
     dialogue: _containers.RepeatedCompositeFieldContainer[DialogueTurn]
     context: _containers.ScalarMap[str, str]
-    def __init__(self, session_id: _Optional[str] = ..., text: _Optional[str] = ..., image: _Optional[bytes] = ..., image_item_id: _Optional[int] = ..., k: _Optional[int] = ..., user_id: _Optional[int] = ..., dialogue: _Optional[_Iterable[_Union[DialogueTurn, _Mapping]]] = ..., context: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    stateless: bool
+    def __init__(self, session_id: _Optional[str] = ..., text: _Optional[str] = ..., image: _Optional[bytes] = ..., image_item_id: _Optional[int] = ..., k: _Optional[int] = ..., user_id: _Optional[int] = ..., dialogue: _Optional[_Iterable[_Union[DialogueTurn, _Mapping]]] = ..., context: _Optional[_Mapping[str, str]] = ..., stateless: _Optional[bool] = ...) -> None: ...
 
 class DialogueTurn(_message.Message):
     __slots__ = ("role", "text", "image", "image_item_id")
