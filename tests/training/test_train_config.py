@@ -91,11 +91,11 @@ def test_the_task_key_picks_the_config_class_and_is_saved(
     assert dump_toml(config_to_dict(config)).startswith('task = "ranking"\n')
     bogus = _write(tmp_path, 'task = "bogus"\n[training]\nbatch_size = 8\n')
     assert main(["train", "--config", str(bogus), "--no-progress"]) == 2
-    assert f"{bogus}: task must be one of ['ranking', 'item_to_item'], got 'bogus'" in (
+    assert f"{bogus}: task must be one of ['ranking', 'item_to_item', 'conversational'], got 'bogus'" in (
         capsys.readouterr().err
     )
     assert main(["train", "--config", str(path), "--set", "task=bogus", "--no-progress"]) == 2
-    assert "task must be one of ['ranking', 'item_to_item'], got 'bogus'" in (
+    assert "task must be one of ['ranking', 'item_to_item', 'conversational'], got 'bogus'" in (
         capsys.readouterr().err
     )
     # item_to_item is trained too: its config class reads the item-pair [data] table.

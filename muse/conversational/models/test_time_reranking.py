@@ -37,10 +37,11 @@ def rerank(
             f"rows {rows.shape}, log_probs {np.shape(log_probs)} and relevance "
             f"{np.shape(relevance)} must have the same (B, K) shape"
         )
-    score = alpha * np.asarray(log_probs, np.float64) + (1.0 - alpha) * np.asarray(
-        relevance, np.float64
-    )
-    score = np.where(rows == NO_ITEM, -np.inf, score)
+    missing = rows == NO_ITEM
+    # A missing beam's log-probability is −inf; 0 · −inf would be NaN, so it is scored apart.
+    retriever = np.where(missing, 0.0, np.asarray(log_probs, np.float64))
+    score = alpha * retriever + (1.0 - alpha) * np.asarray(relevance, np.float64)
+    score = np.where(missing, -np.inf, score)
     order = np.argsort(-score, axis=1, kind="stable")
     return Reranked(
         np.take_along_axis(rows, order, axis=1),

@@ -86,7 +86,7 @@ def fit_rewriter(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.detach().item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     return losses
