@@ -30,7 +30,11 @@ from muse.conversational.models.query_rewriter import END_OF_QUERY, build_query_
 from muse.conversational.models.reranker_config import RerankerKind
 from muse.conversational.models.test_time_reranking import tune_alpha
 from muse.conversational.query_inputs import QueryInputs
-from muse.conversational.retrieval_pipeline import ConversationalRetrieval, reranked
+from muse.conversational.retrieval_pipeline import (
+    Candidates,
+    ConversationalRetrieval,
+    reranked,
+)
 from muse.conversational.semantic_ids.semantic_id_map import EOS, SemanticIdMap
 from muse.conversational.training.conversation_report import (
     BM25,
@@ -321,10 +325,10 @@ class ConversationalTask:
 
     def _candidates(
         self, retrieval: ConversationalRetrieval, examples: DialogueExamples, beams: int
-    ) -> tuple[Any, float]:
+    ) -> tuple[Candidates, float]:
         return candidates_of(retrieval, examples, beams, self.config.training.evaluation_batch_size)
 
-    def _alpha(self, candidates: Any, examples: DialogueExamples) -> float:
+    def _alpha(self, candidates: Candidates, examples: DialogueExamples) -> float:
         reranker = self.config.reranker
         if reranker.fixed_alpha is not None:
             return reranker.fixed_alpha
@@ -339,10 +343,8 @@ class ConversationalTask:
 
 def candidates_of(
     retrieval: ConversationalRetrieval, examples: DialogueExamples, beams: int, batch_size: int
-) -> tuple[Any, float]:
+) -> tuple[Candidates, float]:
     """Every example's candidates in batches, and the wall seconds per query it took."""
-    from muse.conversational.retrieval_pipeline import Candidates
-
     parts = []
     started = time.perf_counter()
     for start in range(0, len(examples), batch_size):

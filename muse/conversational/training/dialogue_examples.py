@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from features.dialogues import Dialogue, Turn
+from features.dialogues import Dialogue, Turn, user_turn_prefixes
 from muse.conversational.models.query_rewriter import QueryRewriter
 from muse.conversational.models.rewritten_query import RewrittenQuery
 
@@ -39,11 +39,6 @@ class DialogueExamples(NamedTuple):
         )
 
 
-def user_turn_prefixes(turns: Sequence[Turn]) -> list[tuple[Turn, ...]]:
-    """The dialogue so far at each user turn, oldest first."""
-    return [tuple(turns[: i + 1]) for i, turn in enumerate(turns) if turn.role == "user"]
-
-
 def dialogue_examples(
     dialogues: Sequence[Dialogue],
     rewriter: QueryRewriter,
@@ -56,7 +51,7 @@ def dialogue_examples(
     prefixes: list[tuple[Turn, ...]] = []
     targets, owner, turn_numbers, is_last = [], [], [], []
     for index, dialogue in enumerate(dialogues):
-        steps = user_turn_prefixes(dialogue.turns)
+        steps = [prefix.turns for prefix in user_turn_prefixes(dialogue)]
         chosen = list(enumerate(steps, start=1)) if every_turn else [(len(steps), steps[-1])]
         for number, prefix in chosen:
             prefixes.append(prefix)
