@@ -549,23 +549,12 @@ class Pipeline:
 
 def serve_conversational(argv: Sequence[str]) -> int:
     """The child process: ``muse serve``'s host with the conversational service alone."""
-    import asyncio
-
-    from muse.core.config_loader import add_override_argument
+    from benchmarks.hosted_child import serve_one_service
     from serving.conversational.service import conversational_service
-    from serving.json_logging import configure_json_logging
-    from serving.server import serve_until_signalled
-    from serving.serving_config import ServingConfig
 
-    parser = argparse.ArgumentParser(prog="conversational.py --serve-conversational")
-    parser.add_argument("--config", type=Path, required=True)
-    add_override_argument(parser, "port=0")
-    parser.add_argument("--ready-file", type=Path)
-    args = parser.parse_args(argv)
-    config = load_config(ServingConfig, args.config, args.overrides)
-    configure_json_logging(config.log_level)
-    asyncio.run(serve_until_signalled(config, [conversational_service], args.ready_file))
-    return 0
+    return serve_one_service(
+        argv, "conversational.py --serve-conversational", conversational_service
+    )
 
 
 def experiments_toml(beams: int) -> str:

@@ -200,23 +200,10 @@ def build_bundle(
 
 def serve_similar_items(argv: Sequence[str]) -> int:
     """The child process: ``muse serve``'s host with the similar-items service alone."""
-    import asyncio
-
-    from muse.core.config_loader import add_override_argument, load_config
+    from benchmarks.hosted_child import serve_one_service
     from serving.item2item.service import similar_items_service
-    from serving.json_logging import configure_json_logging
-    from serving.server import serve_until_signalled
-    from serving.serving_config import ServingConfig
 
-    parser = argparse.ArgumentParser(prog="similar_items.py --serve-similar-items")
-    parser.add_argument("--config", type=Path, required=True)
-    add_override_argument(parser, "port=0")
-    parser.add_argument("--ready-file", type=Path)
-    args = parser.parse_args(argv)
-    config = load_config(ServingConfig, args.config, args.overrides)
-    configure_json_logging(config.log_level)
-    asyncio.run(serve_until_signalled(config, [similar_items_service], args.ready_file))
-    return 0
+    return serve_one_service(argv, "similar_items.py --serve-similar-items", similar_items_service)
 
 
 def serving_config(workdir: Path, search_threads: int, faiss_threads: int) -> Any:
@@ -688,7 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when inside it: reports never hold machine paths."""
     resolved = path.resolve()
-    return str(resolved.relative_to(REPOSITORY)) if resolved.is_relative_to(REPOSITORY) else str(path)
+    return (
+        str(resolved.relative_to(REPOSITORY)) if resolved.is_relative_to(REPOSITORY) else str(path)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
