@@ -178,6 +178,9 @@ def _native_search_prepared(
         k,
         search_threads(),
         CHUNK_BLOCKS,
+        _pointer(history.weight),
+        _pointer(history.row_offsets),
+        _pointer(history.row_positions),
         positions.ctypes.data,
         cosines.ctypes.data,
         mask.ctypes.data,
@@ -185,6 +188,10 @@ def _native_search_prepared(
     return SearchResult(
         torch.from_numpy(positions), torch.from_numpy(cosines), torch.from_numpy(mask)
     )
+
+
+def _pointer(tensor: torch.Tensor | None) -> int | None:
+    return tensor.data_ptr() if tensor is not None else None
 
 
 def _torch_search(

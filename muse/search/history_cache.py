@@ -147,4 +147,3 @@ class HistoryCache:
             self._evictions += 1
         self._entries[user_key] = _Entry(version, history)
         self._bytes += size
-

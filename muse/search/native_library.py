@@ -46,7 +46,7 @@ _SIGNATURES = {
     "gsu_prepare_queries": "- pqqqfpppp",
     "gsu_pack_table_int8": "i pqqpqqppppqqq",
     "gsu_pack_rows_float32": "f ppqqppppqqq",
-    "gsu_search_packed": "- ppppqqqpppppqqqqppp",
+    "gsu_search_packed": "- ppppqqqpppppqqqqpppppp",
     "gsu_search_exact": "i ipqppqqqqpqqqppp",
     "gsu_probe_int8_rate": "d qq",
 }

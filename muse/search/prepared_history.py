@@ -1,9 +1,11 @@
 """One user's history made ready for repeated GSU searches (what the per-user cache holds).
 
 For the native CPU backend the history is packed into int8 codes in blocks of 8 rows × 4 dims with
-a per-row scale (see ``native/gsu_kernels.cpp``). Rows from an int8 table are packed exactly; rows
-given as floats are quantised, their normalised fp32 rows are kept for exact re-scoring, and the
-largest quantisation error bounds the approximate scores. For the torch backend the history is
+a per-row scale (see ``native/gsu_kernels.cpp``). Rows from an int8 table are packed exactly, once
+per distinct item: lifelong histories repeat items (a synthetic 100K history holds about 28K
+distinct ones), so each is scored once and stands for all its positions, which the search expands
+at the end. Rows given as floats are quantised, their normalised fp32 rows are kept for exact
+re-scoring, and the largest quantisation error bounds the approximate scores. For the torch backend the history is
 the normalised fp32 matrix itself.
 """
 
@@ -37,6 +39,11 @@ class PreparedHistory:
     offset: native only, (L_pad,) int32: 64 · the sum of the row's codes (the kernel's
         unsigned-candidate correction).
     row_error: largest ‖row − codes·scale‖ (0 when exact).
+    weight: native only, (L_pad,) int32 positions each packed row stands for, or None when each
+        stands for one.
+    row_offsets, row_positions: native only, (R + 1,) and (P,) int64: packed row r holds the items
+        at history positions ``row_positions[row_offsets[r]:row_offsets[r + 1]]`` (ascending);
+        None when packed rows are history positions.
     """
 
     backend: SearchBackend
@@ -49,11 +56,24 @@ class PreparedHistory:
     penalty: torch.Tensor | None
     offset: torch.Tensor | None
     row_error: float
+    weight: torch.Tensor | None = None
+    row_offsets: torch.Tensor | None = None
+    row_positions: torch.Tensor | None = None
 
     @property
     def nbytes(self) -> int:
         """Bytes held by this history's tensors (what the cache budgets)."""
-        tensors = (self.searchable, self.rows, self.codes, self.scale, self.penalty, self.offset)
+        tensors = (
+            self.searchable,
+            self.rows,
+            self.codes,
+            self.scale,
+            self.penalty,
+            self.offset,
+            self.weight,
+            self.row_offsets,
+            self.row_positions,
+        )
         return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
     @property
@@ -87,6 +107,36 @@ def _empty_packed(
     return codes, scale, penalty, offset
 
 
+@dataclass(frozen=True)
+class DistinctItems:
+    """The searchable items of one history, each once: items (R,) int64 ascending; item r sits
+    at positions[offsets[r]:offsets[r + 1]] (ascending); repeats: whether any item repeats."""
+
+    items: np.ndarray
+    offsets: np.ndarray
+    positions: np.ndarray
+    repeats: bool
+
+    @classmethod
+    def of(cls, history_items: np.ndarray) -> DistinctItems:
+        """history_items: (L,) int64 item indices; padding and OOV (< FIRST_ID_INDEX) are left out."""
+        positions = np.flatnonzero(history_items >= FIRST_ID_INDEX)
+        values = history_items[positions]
+        # A stable sort keeps each item's positions ascending (equal cosines keep the earliest).
+        order = np.argsort(values, kind="stable")
+        ordered = values[order]
+        starts = (
+            np.flatnonzero(np.diff(ordered, prepend=np.int64(-1)) != 0) if ordered.size else ordered
+        )
+        offsets = np.append(starts, ordered.size).astype(np.int64)
+        return cls(
+            items=np.ascontiguousarray(ordered[starts], dtype=np.int64),
+            offsets=offsets,
+            positions=np.ascontiguousarray(positions[order], dtype=np.int64),
+            repeats=bool(starts.size < ordered.size),
+        )
+
+
 def prepare_from_table(
     table: EmbeddingTable,
     history_items: torch.Tensor,
@@ -104,13 +154,14 @@ def prepare_from_table(
         library = load_native_library()
         assert library is not None
         array = np.ascontiguousarray(table.array)
-        codes, scale, penalty, offset = _empty_packed(items.numel(), table.dim)
+        distinct = DistinctItems.of(items.numpy())
+        codes, scale, penalty, offset = _empty_packed(distinct.items.size, table.dim)
         status = library.gsu_pack_table_int8(
             array.ctypes.data,
             table.num_rows,
             table.dim,
-            items.data_ptr(),
-            items.numel(),
+            distinct.items.ctypes.data,
+            distinct.items.size,
             FIRST_ID_INDEX,
             codes.data_ptr(),
             scale.data_ptr(),
@@ -122,6 +173,10 @@ def prepare_from_table(
         )
         if status != 0:
             raise IndexError(f"history item index out of range [0, {table.num_rows})")
+        weight = None
+        if distinct.repeats:
+            weight = torch.zeros(scale.numel(), dtype=torch.int32)
+            weight[: distinct.items.size] = torch.from_numpy(np.diff(distinct.offsets)).int()
         return PreparedHistory(
             backend=backend,
             length=items.numel(),
@@ -133,6 +188,9 @@ def prepare_from_table(
             penalty=penalty,
             offset=offset,
             row_error=0.0,
+            weight=weight,
+            row_offsets=torch.from_numpy(distinct.offsets),
+            row_positions=torch.from_numpy(distinct.positions),
         )
     return prepare_from_embeddings(
         table.gather(items), searchable_mask(items), backend=backend, device=device

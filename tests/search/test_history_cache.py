@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benchmarks.gsu import search_user
+from muse.core.ids import FIRST_ID_INDEX
 from muse.search import EmbeddingTable
 from muse.search.embedding_table import searchable_mask
 from muse.search.history_cache import HistoryCache, HistoryCacheConfig
@@ -27,9 +28,10 @@ def table() -> EmbeddingTable:
 
 
 def history(table: EmbeddingTable, length: int, seed: int) -> tuple[torch.Tensor, PreparedHistory]:
-    items = torch.randint(
-        0, table.num_rows, (length,), generator=torch.Generator().manual_seed(seed)
-    )
+    # Distinct items: a prepared history's size depends on how many distinct items it holds.
+    generator = torch.Generator().manual_seed(seed)
+    items = FIRST_ID_INDEX + torch.randperm(table.num_rows - FIRST_ID_INDEX, generator=generator)
+    items = items[:length]
     return items, prepare_from_table(table, items)
 
 

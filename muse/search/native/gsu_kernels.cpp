@@ -14,6 +14,12 @@
 //   threshold while in registers. The rare rows that pass are scored exactly in fp32 at once,
 //   while their block is still in L1, and kept in a size-K min-heap of exact scores. The result
 //   therefore equals fp32 exact search (ties may break either way).
+// - A history from an int8 table is packed once per distinct item (lifelong logs repeat items):
+//   each row carries a weight, the number of positions it stands for, the heaps keep the fewest
+//   best rows whose weights cover K positions, and results are expanded to history positions.
+// - Short histories take two passes: all approximate scores of a candidate tile first, then a
+//   histogram bound on each candidate's K-th best, so that only rows that can reach it are scored
+//   exactly (a running heap would re-score every row that beats the K-th best so far).
 // - Threads are plain std::thread: over candidates when there are many, else over ranges of the
 //   history whose heaps are merged at the end (no shared mutable state in the hot loop).
 //
@@ -41,6 +47,7 @@ constexpr float kExcluded = -1.0e30f;    // approx score of padding / OOV / alig
 constexpr float kFloorStart = -1.0e20f;  // below every real score, above every excluded one
 constexpr int kTileCandidates = 4;       // candidates per register tile
 constexpr int kTileBlocks = 3;           // 8-row blocks per register tile
+constexpr int64_t kTwoPassMaxRows = 4096;  // packed rows up to which a search takes two passes
 
 // Where the exact fp32 values of history rows come from.
 enum ExactKind : int32_t {
@@ -198,15 +205,84 @@ struct TopK {
     position[at] = row;
     return cosine[0];
   }
+
+  // Weighted variant for a history packed once per distinct item: a row stands for `weight`
+  // positions, so the heap keeps the fewest best rows whose weights still cover k positions.
+  // Returns the new K-th best position's cosine (kFloorStart while fewer than k are covered).
+  float offer_weighted(float value, int32_t row, int32_t weight, int64_t k) {
+    if (covered >= k && !(value > cosine[0])) return cosine[0];
+    cosine.push_back(value);
+    position.push_back(row);
+    weights.push_back(weight);
+    sift_up(static_cast<int64_t>(cosine.size()) - 1);
+    covered += weight;
+    while (covered - weights[0] >= k) {
+      covered -= weights[0];
+      pop_smallest();
+    }
+    return covered >= k ? cosine[0] : kFloorStart;
+  }
+
+  std::vector<int32_t> weights;  // weighted heaps only
+  int64_t covered = 0;           // sum of the weights held
+
+ private:
+  void swap_entries(int64_t a, int64_t b) {
+    std::swap(cosine[a], cosine[b]);
+    std::swap(position[a], position[b]);
+    std::swap(weights[a], weights[b]);
+  }
+  void sift_up(int64_t at) {
+    while (at > 0) {
+      const int64_t parent = (at - 1) / 2;
+      if (cosine[parent] <= cosine[at]) break;
+      swap_entries(parent, at);
+      at = parent;
+    }
+  }
+  void pop_smallest() {
+    const int64_t last = static_cast<int64_t>(cosine.size()) - 1;
+    swap_entries(0, last);
+    cosine.pop_back();
+    position.pop_back();
+    weights.pop_back();
+    const int64_t size = last;
+    int64_t at = 0;
+    for (;;) {
+      const int64_t left = 2 * at + 1;
+      if (left >= size) break;
+      const int64_t right = left + 1;
+      const int64_t child = (right < size && cosine[right] < cosine[left]) ? right : left;
+      if (cosine[child] >= cosine[at]) break;
+      swap_entries(child, at);
+      at = child;
+    }
+  }
 };
 
-// Merge one candidate's heaps (one per history range) and write its top-K, highest first.
-void write_top_k(std::vector<const TopK*>& parts, int64_t k, int64_t* positions, float* cosines,
-                 uint8_t* mask) {
-  std::vector<std::pair<float, int32_t>> all;
-  for (const TopK* part : parts)
-    for (size_t i = 0; i < part->cosine.size(); ++i) all.emplace_back(part->cosine[i], part->position[i]);
-  const auto higher = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+// Where a packed row's positions in the original history are: positions[offsets[r] ..
+// offsets[r + 1]), ascending. Null for a history packed position by position.
+struct RowPositions {
+  const int64_t* offsets = nullptr;
+  const int64_t* positions = nullptr;
+};
+
+// Writes the top-K history positions of (cosine, packed row) entries, highest first; equal
+// cosines keep the earlier position. Packed rows map to their history positions when given.
+void write_rows(const std::vector<std::pair<float, int32_t>>& entries, int64_t k,
+                RowPositions map, int64_t* positions, float* cosines, uint8_t* mask) {
+  std::vector<std::pair<float, int64_t>> all;
+  all.reserve(entries.size());
+  for (const auto& [cosine, row] : entries) {
+    if (!map.offsets) {
+      all.emplace_back(cosine, row);
+      continue;
+    }
+    // An item repeated more than k times contributes only its k earliest positions.
+    const int64_t end = std::min(map.offsets[row + 1], map.offsets[row] + k);
+    for (int64_t at = map.offsets[row]; at < end; ++at) all.emplace_back(cosine, map.positions[at]);
+  }
+  const auto higher = [](const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
   const int64_t kept = std::min<int64_t>(k, static_cast<int64_t>(all.size()));
@@ -216,6 +292,16 @@ void write_top_k(std::vector<const TopK*>& parts, int64_t k, int64_t* positions,
     cosines[i] = i < kept ? all[i].first : 0.0f;
     mask[i] = i < kept ? 1 : 0;
   }
+}
+
+// Merge one candidate's heaps (one per history range) and write its top-K.
+void write_top_k(std::vector<const TopK*>& parts, int64_t k, int64_t* positions, float* cosines,
+                 uint8_t* mask, RowPositions map = {}) {
+  std::vector<std::pair<float, int32_t>> entries;
+  for (const TopK* part : parts)
+    for (size_t i = 0; i < part->cosine.size(); ++i)
+      entries.emplace_back(part->cosine[i], part->position[i]);
+  write_rows(entries, k, map, positions, cosines, mask);
 }
 
 template <typename Work>
@@ -251,27 +337,38 @@ struct PackedSearch {
   const float* value_scale;    // (C,) approx score units per cosine
   const float* beta;           // (C,) bound on |approx - exact|, approx units
   int64_t k;
+  const int32_t* weight;       // (L_pad,) positions each row stands for, or null (one each)
 
   // A row passed the approximate test: score it exactly and offer it to the candidate's heap.
   void consider(TopK& top, float* threshold, int64_t c, int64_t block, int64_t lane) const {
+    const float floor = offer(top, exact_cosine(c, block, lane), block * kBlockRows + lane);
+    if (floor > kFloorStart) threshold[c] = floor * value_scale[c] - beta[c];
+  }
+
+  // fp32 cosine of candidate c with row `lane` of a block.
+  float exact_cosine(int64_t c, int64_t block, int64_t lane) const {
     const int64_t l = block * kBlockRows + lane;
     const float* query = queries + c * dim;
-    const float cosine =
-        rows ? dot_float32(query, rows + l * dim, dim, nullptr)
-             : dot_packed(query, codes + block * groups * kGroupBytes, lane, groups) * scale[l];
-    const float floor = top.offer(cosine, static_cast<int32_t>(l), k);
-    if (floor > kFloorStart) threshold[c] = floor * value_scale[c] - beta[c];
+    return rows ? dot_float32(query, rows + l * dim, dim, nullptr)
+                : dot_packed(query, codes + block * groups * kGroupBytes, lane, groups) * scale[l];
+  }
+
+  // Offers row l to a heap; returns the new K-th best cosine (kFloorStart while too few).
+  float offer(TopK& top, float cosine, int64_t l) const {
+    return weight ? top.offer_weighted(cosine, static_cast<int32_t>(l), weight[l], k)
+                  : top.offer(cosine, static_cast<int32_t>(l), k);
   }
 };
 
+// Integer dot products of candidates c0..c0+MR-1 with the rows of blocks block0..block0+NR-1.
 template <int MR, int NR>
-inline void scan_tile(const PackedSearch& search, int64_t block0, int64_t c0, float* threshold,
-                      std::vector<TopK>& tops) {
+inline __attribute__((always_inline)) void accumulate_tile(const PackedSearch& search,
+                                                           int64_t block0, int64_t c0,
+                                                           __m256i (&acc)[MR][NR]) {
   const int64_t block_bytes = search.groups * kGroupBytes;
   const int8_t* base = search.codes + block0 * block_bytes;
   const int64_t query_stride = search.groups * kGroupDims;
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_si256();
   if constexpr (MR == 4 && NR == 3) {
@@ -327,6 +424,32 @@ inline void scan_tile(const PackedSearch& search, int64_t block0, int64_t c0, fl
       }
     }
   }
+}
+
+// The approximate scores of a tile (approx units; excluded rows far below any threshold).
+template <int MR, int NR>
+inline __attribute__((always_inline)) void tile_values(const PackedSearch& search,
+                                                       int64_t block0, int64_t c0,
+                                                       __m256 (&values)[MR][NR]) {
+  __m256i acc[MR][NR];
+  accumulate_tile<MR, NR>(search, block0, c0, acc);
+  for (int j = 0; j < NR; ++j) {
+    const int64_t row0 = (block0 + j) * kBlockRows;
+    const __m256 row_scale = _mm256_loadu_ps(search.scale + row0);
+    const __m256 row_penalty = _mm256_loadu_ps(search.penalty + row0);
+    const __m256i row_offset =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(search.offset + row0));
+    for (int i = 0; i < MR; ++i)
+      values[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[i][j], row_offset)),
+                                     row_scale, row_penalty);
+  }
+}
+
+template <int MR, int NR>
+inline void scan_tile(const PackedSearch& search, int64_t block0, int64_t c0, float* threshold,
+                      std::vector<TopK>& tops) {
+  __m256i acc[MR][NR];
+  accumulate_tile<MR, NR>(search, block0, c0, acc);
   __m256 row_scale[NR];
   __m256 row_penalty[NR];
   __m256i row_offset[NR];
@@ -380,6 +503,106 @@ void scan_range(const PackedSearch& search, int64_t block_begin, int64_t block_e
       scan_candidates<kTileCandidates>(search, chunk, chunk_end, c, threshold, tops);
     for (; c + 2 <= c_end; c += 2) scan_candidates<2>(search, chunk, chunk_end, c, threshold, tops);
     for (; c < c_end; ++c) scan_candidates<1>(search, chunk, chunk_end, c, threshold, tops);
+  }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Two passes for short histories. A running heap re-scores every row that beats the K-th best so
+// far (about K ln(L/K) rows per candidate, most of the cost when L is small); here a candidate
+// tile's approximate scores over the whole history are kept, each candidate's K-th best
+// approximate score a bounds its exact K-th best from below by a - beta, and only rows with
+// approximate score >= a - 2 beta (little more than K) are scored exactly.
+
+// Approximate scores of candidates c0..c0+MR-1 over every block, into values (MR, rows).
+template <int MR>
+void tile_all_values(const PackedSearch& search, int64_t blocks, int64_t c0, float* values,
+                     int64_t rows) {
+  constexpr int NR = MR == kTileCandidates ? kTileBlocks : (MR == 1 ? 6 : 4);
+  int64_t b = 0;
+  for (; b + NR <= blocks; b += NR) {
+    __m256 tile[MR][NR];
+    tile_values<MR, NR>(search, b, c0, tile);
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) _mm256_storeu_ps(values + i * rows + (b + j) * kBlockRows, tile[i][j]);
+  }
+  for (; b < blocks; ++b) {
+    __m256 tile[MR][1];
+    tile_values<MR, 1>(search, b, c0, tile);
+    for (int i = 0; i < MR; ++i) _mm256_storeu_ps(values + i * rows + b * kBlockRows, tile[i][0]);
+  }
+}
+
+// A lower bound on the k-th largest of values (rows, a multiple of 8; a row counts `weight`
+// times when weights are given), at most one bucket (2 / kSelectBuckets cosine) below it;
+// kFloorStart when fewer than k positions are real. A
+// histogram over cosines [-1, 1] costs one pass, where a size-k heap pays for each insertion.
+constexpr int kSelectBuckets = 1024;
+float kth_largest_bound(const float* values, const int32_t* weight, int64_t rows, int64_t k,
+                        float value_scale, std::vector<int32_t>& counts) {
+  counts.assign(kSelectBuckets + 1, 0);
+  const float low = -value_scale * 1.001f;
+  const float per_unit = kSelectBuckets / (2.0f * value_scale * 1.001f);
+  for (int64_t l = 0; l < rows; ++l) {
+    const float value = values[l];
+    if (!(value >= low)) continue;  // excluded rows (and NaN) are not real
+    const int bucket = std::min(kSelectBuckets, static_cast<int>((value - low) * per_unit));
+    counts[bucket] += weight ? weight[l] : 1;
+  }
+  int64_t seen = 0;
+  for (int bucket = kSelectBuckets; bucket >= 0; --bucket) {
+    seen += counts[bucket];
+    // Every value in this bucket or above is >= its lower edge, and there are >= k of them.
+    if (seen >= k) return low + static_cast<float>(bucket) / per_unit;
+  }
+  return kFloorStart;
+}
+
+// One candidate's exact top-K from its approximate scores over all rows.
+void select_from_values(const PackedSearch& search, int64_t c, const float* values, int64_t rows,
+                        std::vector<int32_t>& counts, RowPositions map, int64_t* positions, float* cosines, uint8_t* mask) {
+  const int64_t k = search.k;
+  // The K-th best position's approximate score bounds the exact K-th from below, less beta;
+  // rows below that, less beta again, cannot reach it.
+  const float kth = kth_largest_bound(values, search.weight, rows, k, search.value_scale[c], counts);
+  const float floor = kth > kFloorStart ? kth - 2.0f * search.beta[c] : kFloorStart;
+  std::vector<std::pair<float, int32_t>> entries;
+  const __m256 limit = _mm256_set1_ps(floor);
+  for (int64_t l = 0; l < rows; l += kBlockRows) {
+    int bits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(values + l), limit, _CMP_GE_OQ));
+    while (bits) {
+      const int lane = __builtin_ctz(bits);
+      bits &= bits - 1;
+      if (values[l + lane] > kFloorStart)
+        entries.emplace_back(search.exact_cosine(c, l / kBlockRows, lane),
+                             static_cast<int32_t>(l + lane));
+    }
+  }
+  write_rows(entries, k, map, positions, cosines, mask);
+}
+
+// Candidates [c_begin, c_end) over the whole (short) history.
+void search_two_pass(const PackedSearch& search, int64_t blocks, int64_t c_begin, int64_t c_end,
+                     RowPositions map, int64_t* positions, float* cosines, uint8_t* mask) {
+  const int64_t rows = blocks * kBlockRows;
+  std::vector<float> values(kTileCandidates * rows);
+  std::vector<int32_t> counts;
+  const int64_t k = search.k;
+  for (int64_t c0 = c_begin; c0 < c_end;) {
+    const int64_t left = c_end - c0;
+    const int tile = left >= kTileCandidates ? kTileCandidates : (left >= 2 ? 2 : 1);
+    if (tile == kTileCandidates)
+      tile_all_values<kTileCandidates>(search, blocks, c0, values.data(), rows);
+    else if (tile == 2)
+      tile_all_values<2>(search, blocks, c0, values.data(), rows);
+    else
+      tile_all_values<1>(search, blocks, c0, values.data(), rows);
+    for (int i = 0; i < tile; ++i) {
+      const int64_t c = c0 + i;
+      select_from_values(search, c, values.data() + i * rows, rows, counts, map,
+                         positions + c * k, cosines + c * k, mask + c * k);
+    }
+    c0 += tile;
   }
 }
 
@@ -546,13 +769,18 @@ float gsu_pack_rows_float32(const float* rows, const uint8_t* searchable, int64_
 //   codes/scale/penalty/offset: packed history (length_pad rows); rows: (L, dim) normalised fp32
 //   rows for exact scores when the codes are not exact, else null; query_codes (C, dim_pad)
 //   uint8, value_scale/beta (C,) and queries (C, dim) normalised fp32 from gsu_prepare_queries.
-//   Outputs (C, k): positions int64 (-1 when empty), cosines fp32, mask uint8.
+//   For a history packed once per distinct item: weight (length_pad,) int32, the positions each
+//   row stands for (null when every row stands for one), and row_offsets (rows + 1,) /
+//   row_positions int64, each row's history positions (null when rows are positions).
+//   Outputs (C, k): history positions int64 (-1 when empty), cosines fp32, mask uint8.
 void gsu_search_packed(const int8_t* codes, const float* scale, const float* penalty,
                        const int32_t* offset, int64_t length_pad, int64_t dim, int64_t dim_pad,
                        const float* rows, const uint8_t* query_codes, const float* value_scale,
                        const float* beta, const float* queries, int64_t num_queries, int64_t k,
-                       int64_t threads, int64_t chunk_blocks, int64_t* positions, float* cosines,
-                       uint8_t* mask) {
+                       int64_t threads, int64_t chunk_blocks, const int32_t* weight,
+                       const int64_t* row_offsets, const int64_t* row_positions,
+                       int64_t* positions, float* cosines, uint8_t* mask) {
+  const RowPositions map{row_offsets, row_positions};
   const int64_t groups = dim_pad / kGroupDims;
   const int64_t blocks = length_pad / kBlockRows;
   // A thread only pays off with enough work: on a busy machine a second thread can wait a whole
@@ -562,9 +790,27 @@ void gsu_search_packed(const int8_t* codes, const float* scale, const float* pen
       (static_cast<double>(num_queries * dim) / 60e3 + static_cast<double>(dim) / 8e3);
   int64_t ranges = std::min<int64_t>(threads, static_cast<int64_t>(estimate_us / 250.0));
   ranges = std::max<int64_t>(1, std::min(ranges, blocks));
-  const PackedSearch search{codes, scale, penalty, offset, groups, rows, dim,
-                            query_codes, queries, value_scale, beta, k};
+  const PackedSearch search{codes,   scale,       penalty, offset, groups, rows, dim,
+                            query_codes, queries, value_scale, beta, k, weight};
   chunk_blocks = std::max<int64_t>(1, chunk_blocks);
+  if (blocks * kBlockRows <= kTwoPassMaxRows) {
+    // ~20 GMAC/s per core for the scores, plus the per-candidate selection.
+    const double two_pass_us =
+        static_cast<double>(num_queries) *
+        (static_cast<double>(blocks * kBlockRows) * (static_cast<double>(dim) / 20e3 + 0.01) +
+         static_cast<double>(k) * 0.05);
+    const int64_t workers = std::max<int64_t>(
+        1, std::min<int64_t>({threads, static_cast<int64_t>(two_pass_us / 250.0),
+                              (num_queries + kTileCandidates - 1) / kTileCandidates}));
+    const int64_t share =
+        (num_queries + workers * kTileCandidates - 1) / (workers * kTileCandidates) * kTileCandidates;
+    run_parallel(workers, workers, [&](int64_t w) {
+      const int64_t c_begin = std::min(num_queries, w * share);
+      const int64_t c_end = std::min(num_queries, c_begin + share);
+      search_two_pass(search, blocks, c_begin, c_end, map, positions, cosines, mask);
+    });
+    return;
+  }
   std::vector<const TopK*> parts;
   if (ranges > 1 && num_queries >= 2 * kTileCandidates * ranges) {
     // Many candidates: each thread takes a share of them over the whole history, so thresholds
@@ -581,7 +827,7 @@ void gsu_search_packed(const int8_t* codes, const float* scale, const float* pen
       std::vector<const TopK*> own(1);
       for (int64_t c = c_begin; c < c_end; ++c) {
         own[0] = &tops[c];
-        write_top_k(own, k, positions + c * k, cosines + c * k, mask + c * k);
+        write_top_k(own, k, positions + c * k, cosines + c * k, mask + c * k, map);
       }
     });
     return;
@@ -600,7 +846,7 @@ void gsu_search_packed(const int8_t* codes, const float* scale, const float* pen
   parts.resize(ranges);
   for (int64_t c = 0; c < num_queries; ++c) {
     for (int64_t r = 0; r < ranges; ++r) parts[r] = &tops[r][c];
-    write_top_k(parts, k, positions + c * k, cosines + c * k, mask + c * k);
+    write_top_k(parts, k, positions + c * k, cosines + c * k, mask + c * k, map);
   }
 }
 
