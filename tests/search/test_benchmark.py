@@ -33,12 +33,15 @@ def test_quick_benchmark_writes_report_chart_and_json(
     assert gsu.main(arguments) == 0
     figures = json.loads(capsys.readouterr().out)
     cells = figures["cells"]
-    assert [(c["length"], c["candidates"]) for c in cells] == [
-        (600, 1),
-        (600, 9),
-        (2000, 1),
-        (2000, 9),
+    assert [(c["history"], c["length"], c["candidates"]) for c in cells] == [
+        (history, length, count)
+        for history in ("random", "synthetic")
+        for length in (600, 2000)
+        for count in (1, 9)
     ]
+    # The generator's lifelong histories repeat popular items; random ones barely do.
+    shares = {(c["history"], c["length"]): c["distinct_share"] for c in cells}
+    assert shares[("synthetic", 2000)] < 0.9 < shares[("random", 600)]
     for cell in cells:
         assert cell["recall"]["ours"] >= 0.999 and cell["recall"]["faiss"] >= 0.999
         for field in (
@@ -58,7 +61,7 @@ def test_quick_benchmark_writes_report_chart_and_json(
     assert set(peaks) == {"served", "gathered"} and all(0 <= p < 256 for p in peaks.values())
     report = (tmp_path / "gsu.md").read_text()
     assert "Command: `python benchmarks/gsu.py --quick --json" in report
-    assert "| L | C | ours warm |" in report and "2,000 | 9 |" in report
+    assert "| history | L | distinct | C | ours warm |" in report and "| synthetic | 2,000 |" in report
     assert (tmp_path / "gsu.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
