@@ -37,22 +37,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
-import torch
-from tqdm import tqdm
+# Before torch and numpy load their thread pools: threads left spinning by one method's call
+# (libgomp for torch and faiss, OpenBLAS for numpy) would take the cores from the next method's
+# threads (ours took twice as long at L = 1K, C = 200 after numpy's matmul).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from muse.core.ids import FIRST_ID_INDEX
-from muse.search import native_library as native
-from muse.search.cosine_top_k import EXACT_PATH_MAX_CANDIDATES, top_k_prepared
-from muse.search.device import SearchBackend, hardware_info, search_threads, select_backend
-from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask
-from muse.search.history_cache import HistoryCache
-from muse.search.prepared_history import (
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from muse.core.ids import FIRST_ID_INDEX  # noqa: E402
+from muse.search import native_library as native  # noqa: E402
+from muse.search.cosine_top_k import EXACT_PATH_MAX_CANDIDATES, top_k_prepared  # noqa: E402
+from muse.search.device import SearchBackend, hardware_info, search_threads, select_backend  # noqa: E402
+from muse.search.embedding_table import EmbeddingTable, normalize_rows, searchable_mask  # noqa: E402
+from muse.search.history_cache import HistoryCache  # noqa: E402
+from muse.search.prepared_history import (  # noqa: E402
     PreparedHistory,
     prepare_from_embeddings,
     prepare_from_table,
 )
-from muse.search.search_result import SearchResult
+from muse.search.search_result import SearchResult  # noqa: E402
 
 # ---- the search paths only this benchmark measures -----------------------------------------------
 
@@ -788,6 +794,10 @@ def write_report(report: GsuBenchmarkReport, command: str) -> Path:
         "items / L, the rows ours packs and scores (each stands for all its positions).",
         "",
         f"Machine: CPU capability {machine.cpu_capability}, AMX-BF16 {'yes' if machine.amx_bf16 else 'no'}, "
+        f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')} and "
+        f"OPENBLAS_THREAD_TIMEOUT {os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')} (so that "
+        "no method's threads wait for cores held by another's spinning threads; faiss's own "
+        "times were the same or better with them), "
         f"native kernels {'loaded' if machine.native_kernels else 'unavailable'}. "
         f"Load average before / after: {machine.load_average_before[0]:.1f} / {machine.load_average_after[0]:.1f} "
         "(a shared machine: compare the ratios, measured in this same run).",
