@@ -16,7 +16,7 @@ from torch import nn
 
 from muse.ranking.models.activation_unit_attention import ActivationUnitAttention
 from muse.ranking.models.esu_config import EsuConfig, LongTermAttentionKind, ShortTermAttentionKind
-from muse.ranking.models.masked_pooling import masked_mean
+from muse.ranking.models.masked_pooling import attention_pool, masked_mean
 from muse.ranking.models.similarity_aware_attention import SimilarityAwareAttention
 from muse.ranking.models.simtier import SimTier
 from muse.ranking.models.target_attention import IdTargetAttention
@@ -42,6 +42,31 @@ class EsuInputs(NamedTuple):
     recent: torch.Tensor
     recent_cosines: torch.Tensor
     recent_mask: torch.Tensor
+
+
+class EsuRequestInputs(NamedTuple):
+    """``EsuInputs`` for R requests (users) with C candidates in all, per-user parts given once.
+
+    request: (C,) int64, the request (row of the per-user tensors) of each candidate.
+    target: (C, 2D); attributes: (C, A, D) the target's attribute embeddings.
+    profile: (R, P, D) the user's profile embeddings.
+    behaviours: (U, 2D) the distinct searched behaviours of all candidates (item ⊕ category).
+    selected_index: (C, K) int64 row of ``behaviours`` of each searched behaviour (any where
+        masked); selected_cosines: (C, K) float32; selected_mask: (C, K) bool.
+    recent: (R, N, 2D); recent_mask: (R, N) bool; recent_cosines: (C, N) float32.
+    """
+
+    request: torch.Tensor
+    target: torch.Tensor
+    attributes: torch.Tensor
+    profile: torch.Tensor
+    behaviours: torch.Tensor
+    selected_index: torch.Tensor
+    selected_cosines: torch.Tensor
+    selected_mask: torch.Tensor
+    recent: torch.Tensor
+    recent_mask: torch.Tensor
+    recent_cosines: torch.Tensor
 
 
 class Esu(nn.Module):
@@ -117,4 +142,51 @@ class Esu(nn.Module):
             parts.append(self.simtier_top_k(inputs.selected_cosines, inputs.selected_mask))
         if self.simtier_recent is not None:
             parts.append(self.simtier_recent(inputs.recent_cosines, inputs.recent_mask))
+        return torch.cat(parts, dim=-1)
+
+    def forward_requests(self, inputs: EsuRequestInputs) -> torch.Tensor:
+        """``forward`` with per-user work done once per request (shapes in EsuRequestInputs).
+
+        The recent window's keys, values and mean are computed once per request, and the searched
+        behaviours' keys and values once per distinct behaviour, then gathered per candidate; the
+        features equal ``forward``'s on the same candidates, broadcast (a test compares them).
+        Returns (C, output_width).
+        """
+        request = inputs.request
+        recent_mask = inputs.recent_mask[request]
+        parts = []
+        if isinstance(self.short_term, IdTargetAttention):
+            keys, values = self.short_term.keys_and_values(inputs.recent)
+            logits = self.short_term.logits_from_keys(
+                inputs.target, keys[request], inputs.recent_cosines
+            )
+            parts.append(attention_pool(logits, values[request], recent_mask))
+        elif self.short_term is not None:
+            parts.append(
+                self.short_term(
+                    inputs.target, inputs.recent[request], inputs.recent_cosines, recent_mask
+                )
+            )
+        if self.config.reads_selected_behaviours:
+            index = inputs.selected_index
+            mask = inputs.selected_mask
+            if self.long_term is not None:
+                keys, values = self.long_term.keys_and_values(inputs.behaviours[None])
+                logits = self.long_term.logits_from_keys(
+                    inputs.target, nn.functional.embedding(index, keys[0]), inputs.selected_cosines
+                )
+                parts.append(
+                    attention_pool(logits, nn.functional.embedding(index, values[0]), mask)
+                )
+            if self.config.mean_pool.top_k:
+                parts.append(masked_mean(nn.functional.embedding(index, inputs.behaviours), mask))
+        if self.config.mean_pool.recent:
+            parts.append(masked_mean(inputs.recent, inputs.recent_mask)[request])
+        parts.append(inputs.target)
+        parts.append(inputs.attributes.flatten(1))
+        parts.append(inputs.profile.flatten(1)[request])
+        if self.simtier_top_k is not None:
+            parts.append(self.simtier_top_k(inputs.selected_cosines, inputs.selected_mask))
+        if self.simtier_recent is not None:
+            parts.append(self.simtier_recent(inputs.recent_cosines, recent_mask))
         return torch.cat(parts, dim=-1)

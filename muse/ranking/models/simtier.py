@@ -14,14 +14,11 @@ from torch import nn
 class SimTier(nn.Module):
     """Histogram features of a set of cosines."""
 
-    bin_ids: torch.Tensor
-
     def __init__(self, tier_width: float = 0.1) -> None:
         super().__init__()
         self.tiers_per_unit = round(1.0 / tier_width)
         self.num_bins = 2 * self.tiers_per_unit + 2
         self.weight = nn.Parameter(torch.rand(self.num_bins))  # the official init: uniform [0, 1)
-        self.register_buffer("bin_ids", torch.arange(self.num_bins), persistent=False)
 
     @property
     def output_width(self) -> int:
@@ -39,10 +36,11 @@ class SimTier(nn.Module):
 
     def counts(self, cosines: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Real positions per bin. cosines: (B, K); mask: (B, K) bool → (B, num_bins) float."""
-        # Masked positions get bin -1, which matches no bin: one comparison, no extra mask pass.
-        bins = self.bins(cosines).masked_fill(~mask, -1)
-        matches = torch.eq(bins.unsqueeze(-1), self.bin_ids)
-        return matches.sum(dim=1).to(cosines.dtype)
+        # One scatter-add of the mask (masked positions add 0), not a (B, K, bins) comparison.
+        counts = torch.zeros(
+            (cosines.shape[0], self.num_bins), dtype=cosines.dtype, device=cosines.device
+        )
+        return counts.scatter_add(1, self.bins(cosines), mask.to(cosines.dtype))
 
     def forward(self, cosines: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """cosines: (B, K) float; mask: (B, K) bool → (B, num_bins) features."""

@@ -55,7 +55,8 @@ class IdTargetAttention(nn.Module):
     def id_logits_from_keys(self, target: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """Scaled q·k with keys already projected. target: (B, E); keys: (B, L, E) → (B, L)."""
         query = self.project(self.query, target)
-        return torch.einsum("be,ble->bl", query, keys) * self.scale
+        # A batched matmul, not einsum: onnxruntime runs it about twice as fast.
+        return torch.matmul(keys, query.unsqueeze(-1)).squeeze(-1) * self.scale
 
     def logits(
         self, target: torch.Tensor, behaviours: torch.Tensor, cosines: torch.Tensor

@@ -37,7 +37,10 @@ class Metrics(NamedTuple):
     def from_dict(cls, data: dict[str, float]) -> Metrics:
         """The metrics saved by :meth:`as_dict` (in a checkpoint or the validation history)."""
         return cls(
-            float(data["auc"]), float(data["gauc"]), float(data["logloss"]), int(data["num_samples"])
+            float(data["auc"]),
+            float(data["gauc"]),
+            float(data["logloss"]),
+            int(data["num_samples"]),
         )
 
 
