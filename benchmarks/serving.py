@@ -381,7 +381,7 @@ def cost_breakdown(
     from serving.local_behaviour_store_config import LocalBehaviourStoreConfig
     from serving.metrics import ServingMetrics
     from serving.ranking.engine import RankingEngine, ScoreJob
-    from serving.ranking.request_features import concatenate_features
+    from serving.ranking.request_features import graph_feeds
     from serving.ranking.requests import ScoreQuery
     from serving.serving_config import ServingConfig
 
@@ -420,7 +420,7 @@ def cost_breakdown(
             table, torch.from_numpy(np.asarray(history.items, dtype=np.int64))
         )
         queries = table.gather_normalized(torch.from_numpy(bundle.item_indices(candidates)))
-        inputs = concatenate_features([features])
+        inputs = graph_feeds([features], bundle.takes_requests)
         rows.append(
             (
                 name,

@@ -1,5 +1,8 @@
 """A loaded model bundle: the ONNX session, vocabularies and per-item / per-user feature tables.
 
+The session runs the bundle's request graph (per-user work once per request) when the bundle has
+one, else its row graph (bundles written before request graphs existed).
+
 Loading checks the manifest's sha256 of every file (and, unless told not to, of the referenced
 item embedding table), so a corrupt or swapped bundle fails at start, not on a request.
 """
@@ -20,6 +23,7 @@ from muse.export.bundle_format import MANIFEST_FILE, ItemTableReference, read_ma
 from muse.ranking.export.bundle_layout import (
     GRAPH_FILE,
     ITEM_FEATURES_FILE,
+    REQUEST_GRAPH_FILE,
     USER_IDS_FILE,
     USER_PROFILES_FILE,
     VOCABULARY_DIRECTORY,
@@ -41,6 +45,8 @@ class ModelBundle:
         self.item_table = ItemTableReference.from_dict(manifest["item_table"])
         self.session = session
         self.input_names = [node.name for node in session.get_inputs()]
+        # The request graph's inputs (RequestScoringInputs) include the candidates' request index.
+        self.takes_requests = "request" in self.input_names
         self.item_vocabulary = Vocabulary.load(path / VOCABULARY_DIRECTORY / "item.parquet")
         self.item_features: np.ndarray = np.load(path / ITEM_FEATURES_FILE)
         self.user_ids: np.ndarray = np.load(path / USER_IDS_FILE)
@@ -66,8 +72,14 @@ class ModelBundle:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Threads wait in the kernel between calls: spinning ones would take the cores from the
+        # GSU's threads and the event loop on a small machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        graph = path / REQUEST_GRAPH_FILE
+        if not graph.is_file():
+            graph = path / GRAPH_FILE
         session = onnxruntime.InferenceSession(
-            str(path / GRAPH_FILE), sess_options=options, providers=["CPUExecutionProvider"]
+            str(graph), sess_options=options, providers=["CPUExecutionProvider"]
         )
         return cls(path, manifest, session)
 

@@ -47,7 +47,7 @@ from serving.ranking.request_features import (
     Candidates,
     UserHistory,
     build_request_features,
-    concatenate_features,
+    graph_feeds,
 )
 from serving.ranking.requests import (
     MODEL_CONTEXT_KEY,
@@ -267,7 +267,9 @@ class RankingEngine:
                 continue
             bundle = pending[live[0][0]].job.bundle
             try:
-                logits = bundle.run(concatenate_features([features for _, features in live]))
+                logits = bundle.run(
+                    graph_feeds([features for _, features in live], bundle.takes_requests)
+                )
             except Exception as error:
                 for index, _ in live:
                     outcomes[index] = error
@@ -349,10 +351,15 @@ class RankingEngine:
             user_id=0, candidate_item_ids=bundle.item_vocabulary.raw_ids[:2].copy(), context={}
         )
         job = ScoreJob(
-            probe, bundle, bundle.recipe.selection.top_k, self.config.max_history_length, (), "warmup"
+            probe,
+            bundle,
+            bundle.recipe.selection.top_k,
+            self.config.max_history_length,
+            (),
+            "warmup",
         )
         empty = StoredHistory(np.empty(0, np.int32), np.empty(0, np.int32), 0)
-        bundle.run(concatenate_features([self._features(job, empty)]))
+        bundle.run(graph_feeds([self._features(job, empty)], bundle.takes_requests))
 
     def _check_vocabularies_match_store(self) -> None:
         """Bundles score store indices, so both must come from the same item/category vocabularies."""

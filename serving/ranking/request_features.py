@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from muse.ranking.models.behaviour_selection import BehaviourSelection, SelectionRequest
+from muse.ranking.models.request_scoring import request_inputs_from_scoring
+from muse.ranking.models.scoring_inputs import ScoringInputs
 from muse.search.prepared_history import PreparedHistory
 
 
@@ -97,3 +99,48 @@ def _left_pad_columns(value: np.ndarray, width: int) -> np.ndarray:
         return value
     padding = np.zeros((value.shape[0], missing), dtype=value.dtype)  # 0 / False / 0.0 = padding
     return np.concatenate([padding, value], axis=1)
+
+
+def request_form(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One request's row-wise inputs (``build_request_features``) in the request graph's form:
+    the user's parts once (R = 1) and the searched behaviours once per distinct pair."""
+    inputs = ScoringInputs(
+        **{
+            name: torch.from_numpy(np.ascontiguousarray(rows[name]))
+            for name in ScoringInputs._fields
+        }
+    )
+    request = torch.zeros(inputs.target_item.shape[0], dtype=torch.int64)
+    converted = request_inputs_from_scoring(inputs, request)
+    return {name: value.numpy() for name, value in converted._asdict().items()}
+
+
+def concatenate_requests(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Stack several requests' request-form inputs into one call of the request graph.
+
+    Requests are numbered in order, each one's searched-behaviour indices are offset past the
+    behaviours before it, and recent windows are left-padded to the widest.
+    """
+    if len(parts) == 1:
+        return {name: np.ascontiguousarray(value) for name, value in parts[0].items()}
+    width = max(part["recent_items"].shape[1] for part in parts)
+    merged: dict[str, np.ndarray] = {}
+    for name in parts[0]:
+        values = [part[name] for part in parts]
+        if name.startswith("recent_"):
+            values = [_left_pad_columns(value, width) for value in values]
+        if name == "request":
+            firsts = np.cumsum([0] + [part["user_profile"].shape[0] for part in parts[:-1]])
+            values = [value + first for value, first in zip(values, firsts, strict=True)]
+        if name == "selected_index":
+            offsets = np.cumsum([0] + [part["behaviour_items"].size for part in parts[:-1]])
+            values = [value + offset for value, offset in zip(values, offsets, strict=True)]
+        merged[name] = np.concatenate(values, axis=0)
+    return merged
+
+
+def graph_feeds(parts: list[dict[str, np.ndarray]], takes_requests: bool) -> dict[str, np.ndarray]:
+    """One graph call's inputs for several requests' row-wise inputs, in the form the graph takes."""
+    if takes_requests:
+        return concatenate_requests([request_form(part) for part in parts])
+    return concatenate_features(parts)

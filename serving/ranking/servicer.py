@@ -57,7 +57,9 @@ class RankingServicer(ranking_pb2_grpc.RankingServiceServicer):
                 user_id=request.user_id,
                 item_ids=np.array([b.item_id for b in behaviours], dtype=np.int64),
                 category_ids=np.array([b.category_id for b in behaviours], dtype=np.int64),
-                category_given=np.array([b.HasField("category_id") for b in behaviours], dtype=bool),
+                category_given=np.array(
+                    [b.HasField("category_id") for b in behaviours], dtype=bool
+                ),
                 timestamps=np.array([b.timestamp for b in behaviours], dtype=np.int64),
             )
             answer = await self._engine.append(query)

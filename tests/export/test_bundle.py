@@ -19,7 +19,7 @@ from muse.core.errors import DataError
 from muse.core.ids import OOV_INDEX
 from muse.core.task_kind import TaskKind
 from muse.export.bundle_format import MANIFEST_FILE, read_manifest, sha256_of
-from muse.ranking.export.bundle_layout import GRAPH_FILE
+from muse.ranking.export.bundle_layout import GRAPH_FILE, REQUEST_GRAPH_FILE
 from muse.ranking.export.bundle_writer import export_bundle
 from muse.ranking.export.serving_recipe import ServingRecipe, serving_recipe
 from muse.ranking.models.ranking_config import RankingModelConfig, SearchConfig, SearchKind
@@ -100,9 +100,14 @@ def test_manifest_records_schema_config_table_and_checksums(world: TinyWorld) ->
     assert table["sha256"] == sha256_of(world.dataset.root / "item_embeddings.npy")
     assert table["shape"] == list(world.dataset.item_embeddings.shape)
     files = manifest["files"]
-    assert {GRAPH_FILE, GRAPH_FILE + ".data", "vocab/item.parquet", "item_features.npy"} <= set(
-        files
-    )
+    assert {
+        GRAPH_FILE,
+        GRAPH_FILE + ".data",
+        REQUEST_GRAPH_FILE,
+        REQUEST_GRAPH_FILE + ".data",
+        "vocab/item.parquet",
+        "item_features.npy",
+    } <= set(files)
     for name, digest in files.items():
         assert sha256_of(bundle / name) == digest
 

@@ -32,13 +32,15 @@ from muse.ranking.batch import RankingBatch
 from muse.ranking.export.bundle_layout import (
     GRAPH_FILE,
     ITEM_FEATURES_FILE,
+    REQUEST_GRAPH_FILE,
     USER_IDS_FILE,
     USER_PROFILES_FILE,
     VOCABULARY_DIRECTORY,
 )
 from muse.ranking.export.serving_recipe import serving_recipe
 from muse.ranking.models.ranking_model import RankingModel
-from muse.ranking.models.scoring_graph import export_scoring_onnx
+from muse.ranking.models.request_scoring import request_inputs_from_scoring
+from muse.ranking.models.scoring_graph import export_request_scoring_onnx, export_scoring_onnx
 from muse.ranking.models.scoring_inputs import ScoringInputs
 from muse.ranking.training.batch_builder import item_lookup, profile_matrix
 
@@ -114,7 +116,13 @@ def export_bundle(
         scale=dataset.embedding_scale,
     )
     with atomic_directory(out) as staging:
-        export_scoring_onnx(model, example_inputs(model), staging / GRAPH_FILE)
+        example = example_inputs(model)
+        export_scoring_onnx(model, example, staging / GRAPH_FILE)
+        # The example's rows as two requests (the exporter needs two of every dynamic axis).
+        request = torch.arange(example.target_item.shape[0]) % 2
+        export_request_scoring_onnx(
+            model, request_inputs_from_scoring(example, request), staging / REQUEST_GRAPH_FILE
+        )
         shutil.copytree(dataset.root / VOCABULARY_DIRECTORY, staging / VOCABULARY_DIRECTORY)
         lookup = item_lookup(dataset)
         item_features = np.concatenate([lookup.category[:, None], lookup.attributes], axis=1)
@@ -124,7 +132,11 @@ def export_bundle(
         np.save(staging / USER_PROFILES_FILE, profiles)
         files = file_checksums(staging)
         graph_digest = hashlib.sha256(
-            "".join(files[file] for file in sorted(files) if file.startswith(GRAPH_FILE)).encode()
+            "".join(
+                files[file]
+                for file in sorted(files)
+                if file.startswith((GRAPH_FILE, REQUEST_GRAPH_FILE))
+            ).encode()
         ).hexdigest()
         manifest = {
             **manifest_header(TaskKind.RANKING),

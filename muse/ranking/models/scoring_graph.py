@@ -160,16 +160,22 @@ def export_request_scoring_onnx(
 ) -> Path:
     """Export ``model``'s request graph (in eval mode) to ONNX at ``path``; returns the path.
 
-    The example must have at least 2 of each dynamic axis (requests, candidates, behaviours, K,
-    N where used), or the exporter may freeze it. Weights go to ``<path>.data`` beside the graph.
+    The example must have at least 2 of each dynamic axis (requests, candidates, and behaviours,
+    K and N where used), or the exporter may freeze it. Weights go to ``<path>.data`` beside the graph.
     """
     sizes: dict[str, int] = {}
     for name, tensor in zip(REQUEST_INPUT_NAMES, example, strict=True):
         for axis, label in enumerate(REQUEST_AXES[name]):
             if label is not None:
                 sizes[label] = tensor.shape[axis]
+    # A model without a search sends K = 0 and no behaviours, always: those axes stay static.
+    needed = (
+        ("requests", "candidates", "behaviours")
+        if sizes.get("top_k", 0)
+        else ("requests", "candidates")
+    )
     for label, size in sizes.items():
-        if size < 2 and label in ("requests", "candidates", "behaviours"):
+        if size < 2 and label in needed:
             raise ValueError(
                 f"export with at least 2 {label} in the example, or the axis may freeze"
             )
