@@ -47,7 +47,10 @@ def test_matches_torchrec_rowwise_adagrad(sparse: bool) -> None:
 
 def test_summed_rows_adds_duplicates() -> None:
     gradient = torch.sparse_coo_tensor(
-        torch.tensor([[4, 1, 4, 4]]), torch.tensor([[1.0], [2.0], [3.0], [0.5]]), (6, 1)
+        torch.tensor([[4, 1, 4, 4]]),
+        torch.tensor([[1.0], [2.0], [3.0], [0.5]]),
+        (6, 1),
+        check_invariants=True,
     )
     rows, values = summed_rows(gradient)
     assert rows.tolist() == [1, 4]
