@@ -122,21 +122,20 @@ def concatenate_requests(parts: list[dict[str, np.ndarray]]) -> dict[str, np.nda
     behaviours before it, and recent windows are left-padded to the widest.
     """
     if len(parts) == 1:
-        return {name: np.ascontiguousarray(value) for name, value in parts[0].items()}
-    width = max(part["recent_items"].shape[1] for part in parts)
-    merged: dict[str, np.ndarray] = {}
-    for name in parts[0]:
-        values = [part[name] for part in parts]
-        if name.startswith("recent_"):
-            values = [_left_pad_columns(value, width) for value in values]
-        if name == "request":
-            firsts = np.cumsum([0] + [part["user_profile"].shape[0] for part in parts[:-1]])
-            values = [value + first for value, first in zip(values, firsts, strict=True)]
-        if name == "selected_index":
-            offsets = np.cumsum([0] + [part["behaviour_items"].size for part in parts[:-1]])
-            values = [value + offset for value, offset in zip(values, offsets, strict=True)]
-        merged[name] = np.concatenate(values, axis=0)
-    return merged
+        return concatenate_features(parts)
+    first_request = first_behaviour = 0
+    offset = []
+    for part in parts:
+        offset.append(
+            {
+                **part,
+                "request": part["request"] + first_request,
+                "selected_index": part["selected_index"] + first_behaviour,
+            }
+        )
+        first_request += part["user_profile"].shape[0]
+        first_behaviour += part["behaviour_items"].size
+    return concatenate_features(offset)
 
 
 def graph_feeds(parts: list[dict[str, np.ndarray]], takes_requests: bool) -> dict[str, np.ndarray]:

@@ -115,24 +115,16 @@ class RankingModel(nn.Module):
         Shapes as in RequestScoringInputs → logits (C,), equal to ``score_plain`` on the same
         candidates written row by row (a test compares them).
         """
-        ids = {
-            item_feature("target"): inputs.target_item.unsqueeze(1),
-            category_feature("target"): inputs.target_category.unsqueeze(1),
-            item_feature("recent"): inputs.recent_items,
-            category_feature("recent"): inputs.recent_categories,
-            item_feature("selected"): inputs.behaviour_items.unsqueeze(0),
-            category_feature("selected"): inputs.behaviour_categories.unsqueeze(0),
-        }
-        attribute_names = [attribute_feature(name) for name, _ in self.features.item_attributes]
-        for column, name in enumerate(attribute_names):
-            ids[name] = inputs.target_attributes[:, column : column + 1]
-        profile_names = [profile_feature(name) for name, _ in self.features.profile_features]
-        for column, name in enumerate(profile_names):
-            ids[name] = inputs.user_profile[:, column : column + 1]
+        ids, attribute_names, profile_names = self._id_features(
+            inputs.target_item,
+            inputs.target_category,
+            inputs.recent_items,
+            inputs.recent_categories,
+            (inputs.behaviour_items.unsqueeze(0), inputs.behaviour_categories.unsqueeze(0)),
+            inputs.target_attributes,
+            inputs.user_profile,
+        )
         embedded = self.sparse.lookup_plain(ids)
-
-        def item_and_category(role: str) -> torch.Tensor:
-            return torch.cat([embedded[item_feature(role)], embedded[category_feature(role)]], -1)
 
         dim = self.config.id_embedding_dim
 
@@ -141,18 +133,18 @@ class RankingModel(nn.Module):
                 return embedded[item_feature("target")].new_zeros((rows, 0, dim))
             return torch.cat([embedded[name] for name in names], dim=1)
 
-        target = item_and_category("target")[:, 0]
+        target = _item_and_category(embedded, "target")[:, 0]
         features = self.esu.forward_requests(
             EsuRequestInputs(
                 request=inputs.request,
                 target=target,
                 attributes=stacked(attribute_names, target.shape[0]),
                 profile=stacked(profile_names, inputs.user_profile.shape[0]),
-                behaviours=item_and_category("selected")[0],
+                behaviours=_item_and_category(embedded, "selected")[0],
                 selected_index=inputs.selected_index,
                 selected_cosines=inputs.selected_cosines,
                 selected_mask=inputs.selected_mask,
-                recent=item_and_category("recent"),
+                recent=_item_and_category(embedded, "recent"),
                 recent_mask=inputs.recent_mask,
                 recent_cosines=inputs.recent_cosines,
             )
@@ -162,28 +154,19 @@ class RankingModel(nn.Module):
     def _esu_inputs(self, inputs: ScoringInputs, lookup: Lookup) -> EsuInputs:
         """The ID embeddings of ``inputs`` (one lookup for all features) with its cosines and masks."""
         reads_selected = self.config.esu.reads_selected_behaviours
-        ids = {
-            item_feature("target"): inputs.target_item.unsqueeze(1),
-            category_feature("target"): inputs.target_category.unsqueeze(1),
-            item_feature("recent"): inputs.recent_items,
-            category_feature("recent"): inputs.recent_categories,
-        }
-        if reads_selected:
-            ids[item_feature("selected")] = inputs.selected_items
-            ids[category_feature("selected")] = inputs.selected_categories
-        attribute_names = [attribute_feature(name) for name, _ in self.features.item_attributes]
-        for column, name in enumerate(attribute_names):
-            ids[name] = inputs.target_attributes[:, column : column + 1]
-        profile_names = [profile_feature(name) for name, _ in self.features.profile_features]
-        for column, name in enumerate(profile_names):
-            ids[name] = inputs.user_profile[:, column : column + 1]
+        ids, attribute_names, profile_names = self._id_features(
+            inputs.target_item,
+            inputs.target_category,
+            inputs.recent_items,
+            inputs.recent_categories,
+            (inputs.selected_items, inputs.selected_categories) if reads_selected else None,
+            inputs.target_attributes,
+            inputs.user_profile,
+        )
         context_names = attribute_names + profile_names
         embedded = lookup(ids)
 
-        def item_and_category(role: str) -> torch.Tensor:
-            return torch.cat([embedded[item_feature(role)], embedded[category_feature(role)]], -1)
-
-        target = item_and_category("target")[:, 0]
+        target = _item_and_category(embedded, "target")[:, 0]
         if context_names:
             context = torch.cat([embedded[name] for name in context_names], dim=1)
         else:
@@ -191,13 +174,44 @@ class RankingModel(nn.Module):
         return EsuInputs(
             target=target,
             context=context,
-            selected=item_and_category("selected") if reads_selected else None,
+            selected=_item_and_category(embedded, "selected") if reads_selected else None,
             selected_cosines=inputs.selected_cosines,
             selected_mask=inputs.selected_mask,
-            recent=item_and_category("recent"),
+            recent=_item_and_category(embedded, "recent"),
             recent_cosines=inputs.recent_cosines,
             recent_mask=inputs.recent_mask,
         )
+
+    def _id_features(
+        self,
+        target_item: torch.Tensor,
+        target_category: torch.Tensor,
+        recent_items: torch.Tensor,
+        recent_categories: torch.Tensor,
+        selected: tuple[torch.Tensor, torch.Tensor] | None,
+        target_attributes: torch.Tensor,
+        user_profile: torch.Tensor,
+    ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+        """(ids by feature name for one lookup, attribute feature names, profile feature names).
+
+        target_*: (B,); recent_*: (R, N); selected: (item, category) ids of the searched
+        behaviours, any shape, or None; target_attributes: (B, A); user_profile: (R, P).
+        """
+        ids = {
+            item_feature("target"): target_item.unsqueeze(1),
+            category_feature("target"): target_category.unsqueeze(1),
+            item_feature("recent"): recent_items,
+            category_feature("recent"): recent_categories,
+        }
+        if selected is not None:
+            ids[item_feature("selected")], ids[category_feature("selected")] = selected
+        attribute_names = [attribute_feature(name) for name, _ in self.features.item_attributes]
+        for column, name in enumerate(attribute_names):
+            ids[name] = target_attributes[:, column : column + 1]
+        profile_names = [profile_feature(name) for name, _ in self.features.profile_features]
+        for column, name in enumerate(profile_names):
+            ids[name] = user_profile[:, column : column + 1]
+        return ids, attribute_names, profile_names
 
     def forward(self, batch: RankingBatch) -> RankingOutput:
         """score(select(batch)). batch histories (B, L) → logits (B,), auxiliary_logits (B,) | None."""
@@ -205,6 +219,11 @@ class RankingModel(nn.Module):
         return RankingOutput(
             logits=self.score(selection.inputs), auxiliary_logits=selection.auxiliary_logits
         )
+
+
+def _item_and_category(embedded: dict[str, torch.Tensor], role: str) -> torch.Tensor:
+    """Item ⊕ category embeddings of ``role``: (..., 2D)."""
+    return torch.cat([embedded[item_feature(role)], embedded[category_feature(role)]], -1)
 
 
 def build_ranking_model(
