@@ -29,12 +29,9 @@ class SimilarityAwareAttention(IdTargetAttention):
         if variant is AttentionVariant.CODE:
             self.temperature = nn.Parameter(torch.tensor(float(temperature_init)))
 
-    def logits_from_keys(
-        self, target: torch.Tensor, keys: torch.Tensor, cosines: torch.Tensor
-    ) -> torch.Tensor:
-        """target: (B, E); projected keys: (B, L, E); cosines: (B, L) → fused logits (B, L)."""
-        dot = self.id_logits_from_keys(target, keys)
+    def fuse_logits(self, dots: torch.Tensor, cosines: torch.Tensor) -> torch.Tensor:
+        """Scaled q·k dots (B, L) fused with cosines (B, L) → logits (B, L)."""
         similarity = cosines if self.temperature is None else cosines / self.temperature
         return (
-            self.fusion[0] * dot + self.fusion[1] * similarity + self.fusion[2] * dot * similarity
+            self.fusion[0] * dots + self.fusion[1] * similarity + self.fusion[2] * dots * similarity
         )

@@ -1,7 +1,9 @@
 """ID target attention: one head, q/k/v projections, softmax over the behaviours, sum of values.
 
 The official code's form gates each projection with SiLU (x·sigmoid(x)) and does not scale the
-dot product; the paper's form is plain linear projections with 1/√D scaling.
+dot product; the paper's form is plain linear projections with 1/√D scaling. In training, the
+official form runs through the fused native kernels of :mod:`fused_gated_attention` where they
+apply; ``forward_plain`` is the torch reference that exports and tests compare with.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import torch
 from torch import nn
 
 from muse.ranking.models.esu_config import AttentionVariant
-from muse.ranking.models.masked_pooling import attention_pool
+from muse.ranking.models.fused_gated_attention import fused_kernels_apply, gated_dot, gated_pool
+from muse.ranking.models.masked_pooling import attention_pool, masked_softmax
 
 
 class IdTargetAttention(nn.Module):
@@ -68,7 +71,11 @@ class IdTargetAttention(nn.Module):
         self, target: torch.Tensor, keys: torch.Tensor, cosines: torch.Tensor
     ) -> torch.Tensor:
         """``logits`` with keys (B, L, E) already projected. Returns (B, L)."""
-        return self.id_logits_from_keys(target, keys)
+        return self.fuse_logits(self.id_logits_from_keys(target, keys), cosines)
+
+    def fuse_logits(self, dots: torch.Tensor, cosines: torch.Tensor) -> torch.Tensor:
+        """Attention logits from scaled q·k dots (B, L) and cosines (B, L); here the dots alone."""
+        return dots
 
     def forward(
         self,
@@ -78,5 +85,24 @@ class IdTargetAttention(nn.Module):
         mask: torch.Tensor,
     ) -> torch.Tensor:
         """target: (B, E); behaviours: (B, L, E); cosines: (B, L); mask: (B, L) bool → (B, E)."""
+        if not (
+            self.variant is AttentionVariant.CODE
+            and fused_kernels_apply(behaviours, self.key)
+            and fused_kernels_apply(behaviours, self.value)
+        ):
+            return self.forward_plain(target, behaviours, cosines, mask)
+        dots = gated_dot(behaviours, self.key, self.project(self.query, target)) * self.scale
+        weights = masked_softmax(self.fuse_logits(dots, cosines), mask)
+        # masked_softmax gives a row without real positions all-zero weights, so it pools to 0.
+        return gated_pool(behaviours, self.value, weights)
+
+    def forward_plain(
+        self,
+        target: torch.Tensor,
+        behaviours: torch.Tensor,
+        cosines: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """``forward`` in plain torch ops (the reference, and what exporters trace)."""
         keys, values = self.keys_and_values(behaviours)
         return attention_pool(self.logits_from_keys(target, keys, cosines), values, mask)

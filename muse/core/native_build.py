@@ -1,0 +1,112 @@
+"""Builds a C++ source into a shared object once per machine (cached by hash) and loads it.
+
+The build needs only a C++17 compiler (g++ by default, or $CXX) and no network. Shared objects
+are cached under $MUSE_NATIVE_CACHE, else $XDG_CACHE_HOME/muse/native, else ~/.cache/muse/native,
+keyed by the source, the flags and the compiler version, and written atomically so that
+concurrent processes can build at the same time. Torch-free: callers decide whether the CPU can
+run the kernels and what to fall back to.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+AVX2_FLAGS = ("-O3", "-mavx2", "-mfma", "-mf16c", "-fPIC", "-shared", "-std=c++17", "-pthread")
+
+# Argument types, one letter each: p pointer, q int64, i int32, f float32, d float64 (first:
+# result type, - for none).
+CTYPES = {
+    "p": ctypes.c_void_p,
+    "q": ctypes.c_int64,
+    "i": ctypes.c_int32,
+    "f": ctypes.c_float,
+    "d": ctypes.c_double,
+    "-": None,
+}
+
+
+@dataclass(frozen=True)
+class NativeSource:
+    """One C++ file of kernels: its name (the cache file's prefix), path, flags and exports.
+
+    signatures: exported function → "R ARGS", one CTYPES letter for the result and each argument.
+    """
+
+    name: str
+    path: Path
+    signatures: Mapping[str, str]
+    flags: tuple[str, ...] = AVX2_FLAGS
+
+
+def native_cache_dir() -> Path:
+    """Directory holding built kernels."""
+    explicit = os.environ.get("MUSE_NATIVE_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "muse" / "native"
+
+
+def _compiler() -> str | None:
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def _build_key(source: NativeSource, compiler: str) -> str:
+    version = subprocess.run(
+        [compiler, "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    digest = hashlib.sha256()
+    digest.update(source.path.read_bytes())
+    digest.update(" ".join(source.flags).encode())
+    digest.update(version.encode())
+    return digest.hexdigest()[:20]
+
+
+def build_native(source: NativeSource) -> Path:
+    """Compile ``source`` if no cached build exists; returns the shared object's path."""
+    compiler = _compiler()
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found (set $CXX)")
+    target = native_cache_dir() / f"{source.name}-{_build_key(source, compiler)}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{source.name}-", suffix=".so", dir=target.parent)
+    os.close(handle)
+    try:
+        result = subprocess.run(
+            [compiler, *source.flags, "-o", staging, str(source.path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"building {source.name} failed:\n{result.stderr[-4000:]}")
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    # Builds of older sources are never loaded again (a process holding one keeps its inode).
+    for stale in target.parent.glob(f"{source.name}-*.so"):
+        if stale != target:
+            stale.unlink(missing_ok=True)
+    return target
+
+
+def load_native(source: NativeSource) -> ctypes.CDLL:
+    """Build (if needed) and load ``source`` with its signatures; raises OSError/RuntimeError."""
+    library = ctypes.CDLL(str(build_native(source)))
+    for name, signature in source.signatures.items():
+        result_type, argument_types = signature.split(" ")
+        function = getattr(library, name)
+        function.restype = CTYPES[result_type]
+        function.argtypes = [CTYPES[letter] for letter in argument_types]
+    return library
