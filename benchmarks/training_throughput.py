@@ -36,29 +36,34 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from unittest import mock
 
-import numpy as np
-import polars as pl
-import torch
-from torch import nn
+from muse.core.thread_waiting import prefer_sleeping_threads
 
-from features.dataset import Dataset, DatasetParts, write_dataset
-from features.vocabulary import Vocabulary
-from muse.core.atomic_write import write_text_atomic
-from muse.core.config_loader import load_config
-from muse.core.ids import FIRST_ID_INDEX
-from muse.ranking.batch import RankingBatch
-from muse.ranking.models import multimodal_search
-from muse.ranking.models.scoring_inputs import RankingOutput
-from muse.ranking.training.batch_builder import BatchBuilder
-from muse.ranking.training.loss import ranking_loss
-from muse.ranking.training.model_construction import prepare_model
-from muse.ranking.training.sample_table import SampleTable
-from muse.ranking.training.train_config import TrainConfig
-from muse.search.reference import reference_top_k
-from muse.training.distributed import DistributedContext
-from muse.training.optimizers import Optimizers, build_optimizers
-from muse.training.prefetch import Prefetcher
-from muse.training.sampler import EpochSampler
+# As `muse train` does, before torch loads libgomp: idle OpenMP threads sleep instead of spinning.
+prefer_sleeping_threads()
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from features.dataset import Dataset, DatasetParts, write_dataset  # noqa: E402
+from features.vocabulary import Vocabulary  # noqa: E402
+from muse.core.atomic_write import write_text_atomic  # noqa: E402
+from muse.core.config_loader import load_config  # noqa: E402
+from muse.core.ids import FIRST_ID_INDEX  # noqa: E402
+from muse.ranking.batch import RankingBatch  # noqa: E402
+from muse.ranking.models import multimodal_search  # noqa: E402
+from muse.ranking.models.scoring_inputs import RankingOutput  # noqa: E402
+from muse.ranking.training.batch_builder import BatchBuilder  # noqa: E402
+from muse.ranking.training.loss import ranking_loss  # noqa: E402
+from muse.ranking.training.model_construction import prepare_model  # noqa: E402
+from muse.ranking.training.sample_table import SampleTable  # noqa: E402
+from muse.ranking.training.train_config import TrainConfig  # noqa: E402
+from muse.search.reference import reference_top_k  # noqa: E402
+from muse.training.distributed import DistributedContext  # noqa: E402
+from muse.training.optimizers import Optimizers, build_optimizers  # noqa: E402
+from muse.training.prefetch import Prefetcher  # noqa: E402
+from muse.training.sampler import EpochSampler  # noqa: E402
 
 # What the step's speed rests on (fixed text of the report; the figures above it are measured).
 FAST_PATHS = (
@@ -70,14 +75,20 @@ FAST_PATHS = (
     "ID tables: unsharded `nn.Embedding`s emit sparse row gradients and "
     "`muse.training.sparse_rowwise_adagrad.SparseRowWiseAdagrad` updates only the rows looked "
     "up (torchrec's RowWiseAdagrad needed a dense (V, D) gradient, whose CPU backward adds one "
-    "row at a time).",
-    "ESU: keys and values of target attention in one GEMM over the concatenated weights.",
+    "row at a time); its step is one native pass over the lookups (a per-row slot map sums "
+    "duplicates without a sort: about 20 → 8 ms a step), the torch form kept as the reference.",
+    "ESU: the SiLU-gated key and value sides of both target attentions run as fused native "
+    "kernels (`muse.ranking.models.fused_gated_attention`), forward and backward: each "
+    "behaviour's projection is recomputed in registers, so no (B, L, E) projection, SiLU or "
+    "split gradient is written; they run on torch's own OpenMP team. The plain torch form is the "
+    "reference a test compares with (MUSE_ESU_DISABLE_NATIVE=1 times it).",
     "Batches: histories sliced from the CSR store with one fancy index per array "
     "(`BatchBuilder`), built ahead by one prefetch thread.",
-    "OpenMP waiting: with the machine to itself, libgomp's default (spin a while, then sleep) "
-    "gave the best two-thread steps (PASSIVE cost about a quarter); when other jobs hold the "
-    "cores, `OMP_WAIT_POLICY=PASSIVE` avoids spinning threads making two-thread steps several "
-    "times slower. The setting used is listed above.",
+    "OpenMP waiting: `muse train` (and this benchmark) set GOMP_SPINCOUNT=0 unless the user set a "
+    "wait policy (`muse.core.thread_waiting`): idle threads sleep at once, so a neighbour "
+    "process on the cores no longer makes spinning threads starve the working ones (libgomp's "
+    "default spin made two-thread steps 2.7-2.9× slower beside one busy loop); alone the speed "
+    "is within the machine's noise of the default.",
 )
 TARGET_SAMPLES_PER_SECOND = 8_000.0  # issue 11, L = 1,000, K = 50, B = 1,024
 TARGET_NEIGHBOUR_SLOWDOWN = 2.0  # issue 11: at most 2× slower beside one busy-loop process
@@ -275,6 +286,14 @@ class LoopTiming(NamedTuple):
     step_cpu: list[float]
     batch_size: int
 
+    def pooled(self, other: LoopTiming | None) -> LoopTiming:
+        """This pass's steps together with those of ``other`` (an earlier pass, or None)."""
+        if other is None:
+            return self
+        return LoopTiming(
+            other.step_wall + self.step_wall, other.step_cpu + self.step_cpu, self.batch_size
+        )
+
     @property
     def samples_per_second(self) -> float:
         return self.batch_size / statistics.median(self.step_wall)
@@ -448,6 +467,9 @@ def main(argv: list[str] | None = None) -> None:
         "0 is the machine to itself)",
     )
     parser.add_argument(
+        "--repeats", type=int, default=1, help="interleaved passes per loop setting (steps pooled)"
+    )
+    parser.add_argument(
         "--reference-steps", type=int, default=1, help="steps with the reference GSU (0: skip)"
     )
     parser.add_argument("--report", type=Path, help="also write the figures as Markdown here")
@@ -500,7 +522,8 @@ def main(argv: list[str] | None = None) -> None:
             "steps per pass",
             f"machine: {os.cpu_count()} CPUs, load average before the run {load_average()}, "
             f"this process's niceness {os.nice(0)}, OMP_WAIT_POLICY "
-            f"{os.environ.get('OMP_WAIT_POLICY') or 'unset (libgomp default)'} (the machine is "
+            f"{os.environ.get('OMP_WAIT_POLICY') or 'unset'}, GOMP_SPINCOUNT "
+            f"{os.environ.get('GOMP_SPINCOUNT') or 'unset (libgomp default)'} (the machine is "
             "shared with other jobs: wall figures depend on them)",
             f"setup {time.perf_counter() - started:.1f} s",
         ]
@@ -508,19 +531,22 @@ def main(argv: list[str] | None = None) -> None:
         breakdown = stage_breakdown(
             model, optimizers, build, batches[:needed], settings.auxiliary_loss_weight, args.warmup
         )
-        loops = {}
-        for threads in thread_counts:
-            torch.set_num_threads(threads)
-            for neighbours in neighbour_counts:
-                with busy_neighbours(neighbours):
-                    loops[threads, neighbours] = training_loop(
-                        model,
-                        optimizers,
-                        build,
-                        batches[needed : 2 * needed],
-                        settings.auxiliary_loss_weight,
-                        args.warmup,
-                    )
+        loops: dict[tuple[int, int], LoopTiming] = {}
+        # Passes interleaved round-robin, so that the host's changing load hits them all alike.
+        for _ in range(args.repeats):
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                for neighbours in neighbour_counts:
+                    with busy_neighbours(neighbours):
+                        timing = training_loop(
+                            model,
+                            optimizers,
+                            build,
+                            batches[needed : 2 * needed],
+                            settings.auxiliary_loss_weight,
+                            args.warmup,
+                        )
+                    loops[threads, neighbours] = timing.pooled(loops.get((threads, neighbours)))
         torch.set_num_threads(thread_counts[0])
         reference = None
         if args.reference_steps > 0 and model_search(model) is not None:
@@ -541,6 +567,7 @@ def main(argv: list[str] | None = None) -> None:
                 ("--steps", args.steps),
                 ("--threads", args.threads),
                 ("--neighbours", args.neighbours),
+                ("--repeats", args.repeats),
             )
         )
         report = format_report(

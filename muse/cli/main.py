@@ -15,6 +15,7 @@ import logging
 import sys
 
 from muse.core.errors import InputError
+from muse.core.thread_waiting import prefer_sleeping_threads
 
 # Subcommand words → (module under muse.cli.commands, one-line help). Modules load only when chosen,
 # so `muse --help` stays fast and `muse data synth` never imports torch.
@@ -68,6 +69,7 @@ def _report(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    prefer_sleeping_threads()  # before any command imports torch
     for words in sorted(COMMANDS, key=len, reverse=True):
         if tuple(argv[: len(words)]) == words:
             module_name, help_text = COMMANDS[words]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -19,6 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+LOGGER = logging.getLogger(__name__)
+
+PORTABLE_FLAGS = ("-O3", "-fPIC", "-shared", "-std=c++17")
 AVX2_FLAGS = ("-O3", "-mavx2", "-mfma", "-mf16c", "-fPIC", "-shared", "-std=c++17", "-pthread")
 
 # Argument types, one letter each: p pointer, q int64, i int32, f float32, d float64 (first:
@@ -110,3 +114,15 @@ def load_native(source: NativeSource) -> ctypes.CDLL:
         function.restype = CTYPES[result_type]
         function.argtypes = [CTYPES[letter] for letter in argument_types]
     return library
+
+
+def load_optional(source: NativeSource, disable_variable: str) -> ctypes.CDLL | None:
+    """``load_native(source)``, or None when $``disable_variable`` is "1" or the build fails
+    (logged once per caller; the caller then takes its torch path)."""
+    if os.environ.get(disable_variable) == "1":
+        return None
+    try:
+        return load_native(source)
+    except (OSError, RuntimeError) as error:
+        LOGGER.warning("native %s unavailable (%s); using the torch path", source.name, error)
+        return None

@@ -9,12 +9,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import os
 from pathlib import Path
 
 import torch
 
-from muse.core.native_build import NativeSource, build_native, load_native, native_cache_dir
+from muse.core.native_build import NativeSource, build_native, load_optional, native_cache_dir
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,13 +57,7 @@ def build_native_library() -> Path:
 @functools.cache
 def load_native_library() -> ctypes.CDLL | None:
     """The loaded kernels, or None (with a logged reason) when they cannot be used here."""
-    if os.environ.get("MUSE_GSU_DISABLE_NATIVE") == "1":
-        return None
     if not cpu_supports_kernels():
         LOGGER.info("GSU native kernels need AVX2+FMA; using the torch backend")
         return None
-    try:
-        return load_native(GSU_KERNELS)
-    except (OSError, RuntimeError) as error:
-        LOGGER.warning("GSU native kernels unavailable (%s); using the torch backend", error)
-        return None
+    return load_optional(GSU_KERNELS, "MUSE_GSU_DISABLE_NATIVE")

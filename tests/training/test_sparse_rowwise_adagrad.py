@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torchrec.optim.rowwise_adagrad import RowWiseAdagrad
 
+from muse.training import sparse_rowwise_adagrad
 from muse.training.sparse_rowwise_adagrad import (
     SparseRowWiseAdagrad,
     summed_rows,
@@ -68,3 +69,44 @@ def test_use_sparse_gradients_switches_only_named_tables() -> None:
 def test_rejects_non_matrix_parameters() -> None:
     with pytest.raises(ValueError, match="row-wise"):
         SparseRowWiseAdagrad([nn.Parameter(torch.zeros(3))])
+
+
+needs_kernel = pytest.mark.skipif(
+    sparse_rowwise_adagrad.load_kernel() is None, reason="native kernel unavailable here"
+)
+
+
+def _train_with(step: str, steps: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(2)
+    table = nn.Embedding(40, 8, sparse=True)
+    optimiser = SparseRowWiseAdagrad(table.parameters(), lr=0.2, eps=1e-8)
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(steps):
+        ids = torch.randint(0, 25, (16, 7), generator=generator)  # many duplicates
+        loss = ((table(ids) - torch.randn(16, 7, 8, generator=generator)) ** 2).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        getattr(optimiser, step)()
+    return table.weight.detach().clone(), optimiser.state[table.weight]["sum"].clone()
+
+
+@needs_kernel
+def test_native_step_matches_the_torch_form() -> None:
+    weight, row_sums = _train_with("step")
+    plain_weight, plain_sums = _train_with("step_plain")
+    torch.testing.assert_close(weight, plain_weight, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(row_sums, plain_sums, rtol=1e-5, atol=1e-7)
+    assert torch.all(row_sums[25:] == 0) and torch.all(row_sums[:25] > 0)
+
+
+@needs_kernel
+def test_native_step_rejects_rows_outside_the_table_and_leaves_weights_alone() -> None:
+    weight = nn.Parameter(torch.ones(6, 2))
+    optimiser = SparseRowWiseAdagrad([weight], lr=0.5)
+    weight.grad = torch.sparse_coo_tensor(
+        torch.tensor([[1, 9]]), torch.ones(2, 2), (6, 2), check_invariants=False
+    )
+    with pytest.raises(IndexError, match="outside the table of 6 rows"):
+        optimiser.step()
+    assert torch.equal(weight.detach(), torch.ones(6, 2))
+    assert torch.all(optimiser.state[weight]["sum"] == 0)

@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import logging
-import os
 from pathlib import Path
 
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from muse.core.native_build import AVX2_FLAGS, NativeSource, load_native
+from muse.core.native_build import AVX2_FLAGS, NativeSource, load_optional
 from muse.search.native_library import cpu_supports_kernels
-
-LOGGER = logging.getLogger(__name__)
 
 GATED_ATTENTION_KERNELS = NativeSource(
     name="gated_attention_kernels",
@@ -49,15 +45,9 @@ LANE = 8  # the kernels' vector width in floats: input and output widths must be
 @functools.cache
 def load_kernels() -> ctypes.CDLL | None:
     """The loaded kernels, or None (with a logged reason) when they cannot be used here."""
-    if os.environ.get("MUSE_ESU_DISABLE_NATIVE") == "1":
-        return None
     if not cpu_supports_kernels():
         return None
-    try:
-        return load_native(GATED_ATTENTION_KERNELS)
-    except (OSError, RuntimeError) as error:
-        LOGGER.warning("ESU native kernels unavailable (%s); using torch", error)
-        return None
+    return load_optional(GATED_ATTENTION_KERNELS, "MUSE_ESU_DISABLE_NATIVE")
 
 
 def fused_kernels_apply(behaviours: torch.Tensor, layer: torch.nn.Linear) -> bool:
