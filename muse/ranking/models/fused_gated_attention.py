@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
@@ -66,8 +67,19 @@ def fused_kernels_apply(behaviours: torch.Tensor, layer: torch.nn.Linear) -> boo
     )
 
 
-def _pointer(tensor: torch.Tensor) -> int:
-    return tensor.data_ptr()
+def _run(kernel: Any, tensors: tuple[torch.Tensor, ...]) -> None:
+    """Call ``kernel`` with the tensors' pointers, then the shape of x = tensors[0] (B, L, I), the
+    output width of weight = tensors[1] (O, I), and torch's thread count."""
+    x, weight = tensors[:2]
+    rows, length, width_in = x.shape
+    kernel(
+        *(tensor.data_ptr() for tensor in tensors),
+        rows,
+        length,
+        width_in,
+        weight.shape[0],
+        torch.get_num_threads(),
+    )
 
 
 class _GatedDot(torch.autograd.Function):
@@ -80,16 +92,8 @@ class _GatedDot(torch.autograd.Function):
         query: torch.Tensor,
     ) -> torch.Tensor:
         x, weight, bias, query = (t.detach().contiguous() for t in (x, weight, bias, query))
-        rows, length, width_in = x.shape
-        dots = x.new_empty((rows, length))
-        load_kernels().gated_dot_forward(  # type: ignore[union-attr]
-            *map(_pointer, (x, weight, bias, query, dots)),
-            rows,
-            length,
-            width_in,
-            weight.shape[0],
-            torch.get_num_threads(),
-        )
+        dots = x.new_empty((x.shape[0], x.shape[1]))
+        _run(load_kernels().gated_dot_forward, (x, weight, bias, query, dots))  # type: ignore[union-attr]
         ctx.save_for_backward(x, weight, bias, query)
         return dots
 
@@ -99,15 +103,7 @@ class _GatedDot(torch.autograd.Function):
         x, weight, bias, query = ctx.saved_tensors  # type: ignore[attr-defined]
         grad_dots = grad_dots.contiguous()
         grads = [torch.empty_like(t) for t in (x, weight, bias, query)]
-        rows, length, width_in = x.shape
-        load_kernels().gated_dot_backward(  # type: ignore[union-attr]
-            *map(_pointer, (x, weight, bias, query, grad_dots, *grads)),
-            rows,
-            length,
-            width_in,
-            weight.shape[0],
-            torch.get_num_threads(),
-        )
+        _run(load_kernels().gated_dot_backward, (x, weight, bias, query, grad_dots, *grads))  # type: ignore[union-attr]
         return tuple(grads)
 
 
@@ -121,16 +117,8 @@ class _GatedPool(torch.autograd.Function):
         weights: torch.Tensor,
     ) -> torch.Tensor:
         x, weight, bias, weights = (t.detach().contiguous() for t in (x, weight, bias, weights))
-        rows, length, width_in = x.shape
-        pooled = x.new_empty((rows, weight.shape[0]))
-        load_kernels().gated_pool_forward(  # type: ignore[union-attr]
-            *map(_pointer, (x, weight, bias, weights, pooled)),
-            rows,
-            length,
-            width_in,
-            weight.shape[0],
-            torch.get_num_threads(),
-        )
+        pooled = x.new_empty((x.shape[0], weight.shape[0]))
+        _run(load_kernels().gated_pool_forward, (x, weight, bias, weights, pooled))  # type: ignore[union-attr]
         ctx.save_for_backward(x, weight, bias, weights)
         return pooled
 
@@ -140,15 +128,7 @@ class _GatedPool(torch.autograd.Function):
         x, weight, bias, weights = ctx.saved_tensors  # type: ignore[attr-defined]
         grad_pooled = grad_pooled.contiguous()
         grads = [torch.empty_like(t) for t in (x, weight, bias, weights)]
-        rows, length, width_in = x.shape
-        load_kernels().gated_pool_backward(  # type: ignore[union-attr]
-            *map(_pointer, (x, weight, bias, weights, grad_pooled, *grads)),
-            rows,
-            length,
-            width_in,
-            weight.shape[0],
-            torch.get_num_threads(),
-        )
+        _run(load_kernels().gated_pool_backward, (x, weight, bias, weights, grad_pooled, *grads))  # type: ignore[union-attr]
         return tuple(grads)
 
 
