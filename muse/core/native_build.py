@@ -24,6 +24,16 @@ LOGGER = logging.getLogger(__name__)
 
 PORTABLE_FLAGS = ("-O3", "-fPIC", "-shared", "-std=c++17")
 AVX2_FLAGS = ("-O3", "-mavx2", "-mfma", "-mf16c", "-fPIC", "-shared", "-std=c++17", "-pthread")
+# AVX2 plus AVX512-VNNI on 256-bit registers (vpdpbusd); wider vectors are not preferred, so
+# no other loop changes width. Only for CPUs with every flag of VNNI_CPU_FLAGS.
+AVX512_VNNI_FLAGS = AVX2_FLAGS + (
+    "-mavx512f",
+    "-mavx512bw",
+    "-mavx512vl",
+    "-mavx512vnni",
+    "-mprefer-vector-width=256",
+)
+VNNI_CPU_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})
 
 # Argument types, one letter each: p pointer, q int64, i int32, f float32, d float64 (first:
 # result type, - for none).
@@ -48,6 +58,19 @@ class NativeSource:
     path: Path
     signatures: Mapping[str, str]
     flags: tuple[str, ...] = AVX2_FLAGS
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The instruction-set flags the kernel reports for this CPU (empty where it does not)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
 
 
 def native_cache_dir() -> Path:

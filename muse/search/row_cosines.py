@@ -4,7 +4,8 @@ The ranking model needs the MM cosine of each recent behaviour (and of behaviour
 kept) to its target. Gathering those rows as float32 and normalising them costs more than the
 search over the whole history; asking the exact top-K for all n rows of a (B, n) window returns
 every searchable row's cosine without materialising any float rows. The plain reference is
-``EmbeddingTable.cosines`` (a test compares them).
+``EmbeddingTable.cosines`` (a test compares them). ``window_cosines`` is the form for one window
+shared by many queries (a served request's recent window against its C candidates).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from muse.search.cosine_top_k import top_k
-from muse.search.embedding_table import EmbeddingTable
+from muse.search.embedding_table import NORM_EPS, EmbeddingTable, searchable_mask
 
 
 @torch.no_grad()
@@ -30,3 +31,24 @@ def row_cosines(table: EmbeddingTable, items: torch.Tensor, queries: torch.Tenso
     slots = found.positions[:, 0].masked_fill(~found.mask[:, 0], width)
     cosines = torch.zeros((batch, width + 1), dtype=torch.float32, device=queries.device)
     return cosines.scatter_(1, slots, found.cosines[:, 0])[:, :width]
+
+
+@torch.no_grad()
+def window_cosines(
+    table: EmbeddingTable, items: torch.Tensor, queries: torch.Tensor
+) -> torch.Tensor:
+    """Cosine of each row at ``items`` (B, n) to each of its history's C queries (B, C, D) →
+    (B, C, n) float32: ``row_cosines`` on the window repeated C times (a test compares).
+
+    A served request asks the same recent window for all C candidates: its n rows are gathered
+    and normalised once and one matmul scores them all, instead of C separate small searches.
+    Padding (0) and OOV (1) positions give 0.
+    """
+    batch, width = items.shape
+    if width == 0:
+        return torch.zeros((batch, queries.shape[1], 0), dtype=torch.float32)
+    rows = table.gather(items.cpu())  # (B, n, D)
+    scale = rows.norm(dim=-1).clamp_min(NORM_EPS).reciprocal()
+    scale = scale.masked_fill(~searchable_mask(items.cpu()), 0.0)  # (B, n)
+    dots = torch.bmm(queries.detach().cpu().float(), rows.transpose(1, 2))
+    return (dots * scale[:, None, :]).to(queries.device)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from muse.search.embedding_table import EmbeddingTable, normalize_rows
-from muse.search.row_cosines import row_cosines
+from muse.search.row_cosines import row_cosines, window_cosines
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.float16, np.float32])
@@ -54,3 +54,29 @@ def test_row_cosines_match_the_table_reference(dtype: type, shape: tuple[int, in
     fast = row_cosines(table, items, queries)
     assert fast.shape == shape and fast.dtype == torch.float32
     torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.float16, np.float32])
+@pytest.mark.parametrize("shape", [(1, 9, 7), (2, 3, 1), (1, 4, 0), (3, 200, 50)])
+def test_window_cosines_equal_row_cosines_on_the_repeated_window(
+    dtype: type, shape: tuple[int, int, int]
+) -> None:
+    batch, count, width = shape
+    rng = np.random.default_rng(3)
+    array = (rng.normal(size=(60, 16)) * (60 if dtype is np.int8 else 1)).astype(dtype)
+    array[:2] = 0
+    array[50:] = 0
+    table = EmbeddingTable(array, scale=1 / 127)
+    items = torch.from_numpy(rng.integers(0, 60, (batch, width)))
+    if width:
+        items[0, : width // 2] = 0  # left padding
+        items[-1, -1] = 1  # OOV
+    queries = normalize_rows(
+        torch.from_numpy(rng.normal(size=(batch, count, 16)).astype(np.float32))
+    )
+    repeated = items[:, None].expand(batch, count, width).reshape(batch * count, width)
+    expected = row_cosines(table, repeated, queries.reshape(batch * count, 16))
+    shared = window_cosines(table, items, queries)
+    assert shared.shape == shape and shared.dtype == torch.float32
+    torch.testing.assert_close(shared.reshape(batch * count, width), expected, rtol=1e-5, atol=1e-6)
+    assert torch.all(shared[(items < 2)[:, None].expand(shape)] == 0)

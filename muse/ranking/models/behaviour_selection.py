@@ -25,7 +25,7 @@ from muse.ranking.models.soft_search import SoftInnerProductSearch
 from muse.ranking.models.target_attention import IdTargetAttention
 from muse.search import EmbeddingTable
 from muse.search.prepared_history import PreparedHistory
-from muse.search.row_cosines import row_cosines
+from muse.search.row_cosines import row_cosines, window_cosines
 
 
 class SelectionRequest(NamedTuple):
@@ -133,12 +133,17 @@ class BehaviourSelection(nn.Module):
         batch, count = request.target_items.shape
         window = self.config.recent_length or request.history_items.shape[1]
         shape = (batch, count, window)
-        items = _right_window(request.history_items, window)[:, None].expand(shape)
+        window_items = _right_window(request.history_items, window)
+        items = window_items[:, None].expand(shape).reshape(batch * count, window)
         categories = _right_window(request.history_categories, window)[:, None].expand(shape)
-        items = items.reshape(batch * count, window)
         categories = categories.reshape(batch * count, window)
         mask = items != PADDING_INDEX
-        cosines = self._cosines(target_multimodal, items, mask, self.config.recent_cosines)
+        if count > 1 and target_multimodal is not None and self.config.recent_cosines:
+            # Every target of a history reads the same window: score its rows once for all.
+            cosines = window_cosines(self.table, window_items, target_multimodal)
+            cosines = cosines.reshape(batch * count, window).masked_fill(~mask, 0.0)
+        else:
+            cosines = self._cosines(target_multimodal, items, mask, self.config.recent_cosines)
         return items, categories, cosines, mask
 
     def _cosines(

@@ -1,4 +1,4 @@
-// GSU exact top-K cosine search kernels (x86-64, AVX2 + FMA + F16C).
+// GSU exact top-K cosine search kernels (x86-64, AVX2 + FMA + F16C; AVX512-VNNI where built so).
 //
 // What is unusual here:
 // - The history is packed as int8 codes in groups of 8 rows x 4 dims (32 bytes), so that one
@@ -48,6 +48,20 @@ constexpr float kFloorStart = -1.0e20f;  // below every real score, above every 
 constexpr int kTileCandidates = 4;       // candidates per register tile
 constexpr int kTileBlocks = 3;           // 8-row blocks per register tile
 constexpr int64_t kTwoPassMaxRows = 4096;  // packed rows up to which a search takes two passes
+
+// acc + the 8 int32 dot products of a broadcast 4-byte candidate slice (u8) with a group of
+// 8 rows x 4 codes (s8). With AVX512-VNNI (the build for CPUs that have it) one vpdpbusd does it;
+// otherwise vpmaddubsw + vpmaddwd + vpaddd. Both are exact: 7-bit candidate codes keep
+// vpmaddubsw's int16 pair sums from saturating, so the two builds give the same integers.
+inline __attribute__((always_inline)) __m256i multiply_add(__m256i acc, __m256i slice,
+                                                           __m256i rows) {
+#ifdef __AVX512VNNI__
+  return _mm256_dpbusd_epi32(acc, slice, rows);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(slice, rows),
+                                                 _mm256_set1_epi16(1)));
+#endif
+}
 
 // Where the exact fp32 values of history rows come from.
 enum ExactKind : int32_t {
@@ -271,26 +285,45 @@ struct RowPositions {
 // cosines keep the earlier position. Packed rows map to their history positions when given.
 void write_rows(const std::vector<std::pair<float, int32_t>>& entries, int64_t k,
                 RowPositions map, int64_t* positions, float* cosines, uint8_t* mask) {
-  std::vector<std::pair<float, int64_t>> all;
-  all.reserve(entries.size());
+  // One integer key per (cosine, position): ascending keys are descending cosines, then
+  // ascending positions, so a plain integer sort orders them without branchy comparisons.
+  thread_local std::vector<uint64_t> keys;
+  keys.clear();
+  const auto key = [](float cosine, int64_t position) {
+    if (cosine == 0.0f) cosine = 0.0f;  // -0 ties with +0, as in a float comparison
+    uint32_t bits;
+    std::memcpy(&bits, &cosine, sizeof(bits));
+    bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);  // orderable as unsigned
+    return (static_cast<uint64_t>(~bits) << 32) | static_cast<uint32_t>(position);
+  };
   for (const auto& [cosine, row] : entries) {
     if (!map.offsets) {
-      all.emplace_back(cosine, row);
+      keys.push_back(key(cosine, row));
       continue;
     }
     // An item repeated more than k times contributes only its k earliest positions.
     const int64_t end = std::min(map.offsets[row + 1], map.offsets[row] + k);
-    for (int64_t at = map.offsets[row]; at < end; ++at) all.emplace_back(cosine, map.positions[at]);
+    for (int64_t at = map.offsets[row]; at < end; ++at)
+      keys.push_back(key(cosine, map.positions[at]));
   }
-  const auto higher = [](const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
-  const int64_t kept = std::min<int64_t>(k, static_cast<int64_t>(all.size()));
-  std::partial_sort(all.begin(), all.begin() + kept, all.end(), higher);
+  const int64_t kept = std::min<int64_t>(k, static_cast<int64_t>(keys.size()));
+  if (kept < static_cast<int64_t>(keys.size()))
+    std::nth_element(keys.begin(), keys.begin() + (kept - 1), keys.end());
+  std::sort(keys.begin(), keys.begin() + kept);
   for (int64_t i = 0; i < k; ++i) {
-    positions[i] = i < kept ? all[i].second : -1;
-    cosines[i] = i < kept ? all[i].first : 0.0f;
-    mask[i] = i < kept ? 1 : 0;
+    if (i < kept) {
+      uint32_t bits = ~static_cast<uint32_t>(keys[i] >> 32);
+      bits = (bits & 0x80000000u) ? (bits & 0x7fffffffu) : ~bits;
+      float cosine;
+      std::memcpy(&cosine, &bits, sizeof(cosine));
+      positions[i] = static_cast<int64_t>(keys[i] & 0xffffffffu);
+      cosines[i] = cosine;
+      mask[i] = 1;
+    } else {
+      positions[i] = -1;
+      cosines[i] = 0.0f;
+      mask[i] = 0;
+    }
   }
 }
 
@@ -368,12 +401,11 @@ inline __attribute__((always_inline)) void accumulate_tile(const PackedSearch& s
   const int64_t block_bytes = search.groups * kGroupBytes;
   const int8_t* base = search.codes + block0 * block_bytes;
   const int64_t query_stride = search.groups * kGroupDims;
-  const __m256i ones = _mm256_set1_epi16(1);
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_si256();
   if constexpr (MR == 4 && NR == 3) {
     // Named accumulators and rows read as memory operands: 12 accumulators + broadcast + ones +
-    // one temporary fit the 16 ymm registers (gcc spills array-held accumulators).
+    // one temporary fit the 16 ymm registers of AVX2 (gcc spills array-held accumulators).
     __m256i a00 = acc[0][0], a01 = acc[0][1], a02 = acc[0][2];
     __m256i a10 = acc[1][0], a11 = acc[1][1], a12 = acc[1][2];
     __m256i a20 = acc[2][0], a21 = acc[2][1], a22 = acc[2][2];
@@ -390,12 +422,9 @@ inline __attribute__((always_inline)) void accumulate_tile(const PackedSearch& s
     int32_t slice;                                                                            \
     std::memcpy(&slice, (q) + g * kGroupDims, sizeof(slice));                                 \
     const __m256i b = _mm256_set1_epi32(slice);                                               \
-    x0 = _mm256_add_epi32(                                                                    \
-        x0, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256(r0 + g)), ones));    \
-    x1 = _mm256_add_epi32(                                                                    \
-        x1, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256(r1 + g)), ones));    \
-    x2 = _mm256_add_epi32(                                                                    \
-        x2, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_loadu_si256(r2 + g)), ones));    \
+    x0 = multiply_add(x0, b, _mm256_loadu_si256(r0 + g));                                     \
+    x1 = multiply_add(x1, b, _mm256_loadu_si256(r1 + g));                                     \
+    x2 = multiply_add(x2, b, _mm256_loadu_si256(r2 + g));                                     \
   }
     for (int64_t g = 0; g < search.groups; ++g) {
       GSU_STEP(q0, a00, a01, a02)
@@ -418,8 +447,7 @@ inline __attribute__((always_inline)) void accumulate_tile(const PackedSearch& s
         for (int j = 0; j < NR; ++j) {
           const __m256i rows = _mm256_loadu_si256(
               reinterpret_cast<const __m256i*>(base + j * block_bytes + g * kGroupBytes));
-          const __m256i pairs = _mm256_maddubs_epi16(broadcast, rows);
-          acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(pairs, ones));
+          acc[i][j] = multiply_add(acc[i][j], broadcast, rows);
         }
       }
     }
@@ -540,18 +568,31 @@ void tile_all_values(const PackedSearch& search, int64_t blocks, int64_t c0, flo
 constexpr int kSelectBuckets = 1024;
 float kth_largest_bound(const float* values, const int32_t* weight, int64_t rows, int64_t k,
                         float value_scale, std::vector<int32_t>& counts) {
-  counts.assign(kSelectBuckets + 1, 0);
+  // Bucket kSelectBuckets + 1 collects excluded rows (and NaN), which are not real.
+  counts.assign(kSelectBuckets + 2, 0);
   const float low = -value_scale * 1.001f;
   const float per_unit = kSelectBuckets / (2.0f * value_scale * 1.001f);
-  for (int64_t l = 0; l < rows; ++l) {
-    const float value = values[l];
-    if (!(value >= low)) continue;  // excluded rows (and NaN) are not real
-    const int bucket = std::min(kSelectBuckets, static_cast<int>((value - low) * per_unit));
-    counts[bucket] += weight ? weight[l] : 1;
+  const __m256 low_v = _mm256_set1_ps(low), per_unit_v = _mm256_set1_ps(per_unit);
+  const __m256i top = _mm256_set1_epi32(kSelectBuckets);
+  const __m256i excluded = _mm256_set1_epi32(kSelectBuckets + 1);
+  alignas(32) int32_t buckets[kBlockRows];
+  int32_t* count = counts.data();
+  for (int64_t l = 0; l < rows; l += kBlockRows) {
+    const __m256 value = _mm256_loadu_ps(values + l);
+    const __m256i bucket = _mm256_min_epi32(
+        top, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(value, low_v), per_unit_v)));
+    const __m256 real = _mm256_cmp_ps(value, low_v, _CMP_GE_OQ);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buckets),
+                       _mm256_blendv_epi8(excluded, bucket, _mm256_castps_si256(real)));
+    if (weight) {
+      for (int lane = 0; lane < kBlockRows; ++lane) count[buckets[lane]] += weight[l + lane];
+    } else {
+      for (int lane = 0; lane < kBlockRows; ++lane) ++count[buckets[lane]];
+    }
   }
   int64_t seen = 0;
   for (int bucket = kSelectBuckets; bucket >= 0; --bucket) {
-    seen += counts[bucket];
+    seen += count[bucket];
     // Every value in this bucket or above is >= its lower edge, and there are >= k of them.
     if (seen >= k) return low + static_cast<float>(bucket) / per_unit;
   }
@@ -566,7 +607,8 @@ void select_from_values(const PackedSearch& search, int64_t c, const float* valu
   // rows below that, less beta again, cannot reach it.
   const float kth = kth_largest_bound(values, search.weight, rows, k, search.value_scale[c], counts);
   const float floor = kth > kFloorStart ? kth - 2.0f * search.beta[c] : kFloorStart;
-  std::vector<std::pair<float, int32_t>> entries;
+  thread_local std::vector<std::pair<float, int32_t>> entries;
+  entries.clear();
   const __m256 limit = _mm256_set1_ps(floor);
   for (int64_t l = 0; l < rows; l += kBlockRows) {
     int bits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(values + l), limit, _CMP_GE_OQ));
@@ -938,8 +980,8 @@ int32_t gsu_search_exact(int32_t kind, const void* data, int64_t num_rows, const
   return 0;
 }
 
-// Peak rate of the kernel's instruction mix (vpmaddubsw with a memory operand + vpmaddwd +
-// vpaddd, 4 broadcast candidates x 3 row vectors, as in the 4x3 tile) without its loads from the
+// Peak rate of the kernel's instruction mix (multiply_add with a memory operand, 4 broadcast
+// candidates x 3 row vectors, as in the 4x3 tile) without its loads from the
 // history, in multiply-adds per second over `threads` threads: the compute roof of the search.
 double gsu_probe_int8_rate(int64_t iterations, int64_t threads) {
   const auto started = std::chrono::steady_clock::now();
@@ -953,8 +995,7 @@ double gsu_probe_int8_rate(int64_t iterations, int64_t threads) {
     __m256i a20 = ones, a21 = ones, a22 = ones, a30 = ones, a31 = ones, a32 = ones;
     __m256i b0 = _mm256_set1_epi8(3), b1 = _mm256_set1_epi8(5), b2 = _mm256_set1_epi8(7),
             b3 = _mm256_set1_epi8(9);
-#define GSU_MIX(a, b, j) \
-  a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(b, _mm256_load_si256(r + j)), ones));
+#define GSU_MIX(a, b, j) a = multiply_add(a, b, _mm256_load_si256(r + j));
     for (int64_t n = 0; n < iterations; ++n) {
       asm volatile("" : "+x"(b0), "+x"(b1), "+x"(b2), "+x"(b3));
       GSU_MIX(a00, b0, 0) GSU_MIX(a01, b0, 1) GSU_MIX(a02, b0, 2)
