@@ -275,6 +275,7 @@ class MachineProbe:
     amx_bf16: bool
     native_kernels: bool
     threads: int
+    native_build: str = "none"
 
 
 @dataclass
@@ -636,6 +637,7 @@ def run_benchmark(config: GsuBenchmarkConfig, progress: bool = True) -> GsuBench
         amx_bf16=info.amx_bf16,
         native_kernels=info.native_kernels,
         threads=config.threads,
+        native_build=info.native_build,
     )
     return GsuBenchmarkReport(config, machine, cells, peaks, largest)
 
@@ -798,7 +800,7 @@ def write_report(report: GsuBenchmarkReport, command: str) -> Path:
         f"OPENBLAS_THREAD_TIMEOUT {os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')} (so that "
         "no method's threads wait for cores held by another's spinning threads; faiss's own "
         "times were the same or better with them), "
-        f"native kernels {'loaded' if machine.native_kernels else 'unavailable'}. "
+        f"native kernels {f'loaded ({machine.native_build})' if machine.native_kernels else 'unavailable'}. "
         f"Load average before / after: {machine.load_average_before[0]:.1f} / {machine.load_average_after[0]:.1f} "
         "(a shared machine: compare the ratios, measured in this same run).",
         f"Probes in this run ({machine.threads} threads): fp32 matmul "

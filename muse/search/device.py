@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from muse.search.native_library import load_native_library
+from muse.search.native_library import load_native_library, loaded_variant
 
 
 class SearchBackend(enum.Enum):
@@ -38,6 +38,7 @@ class HardwareInfo:
     cuda: bool
     native_kernels: bool
     threads: int
+    native_build: str = "none"  # which build of the kernels loaded (see native_library)
 
 
 def hardware_info() -> HardwareInfo:
@@ -49,6 +50,7 @@ def hardware_info() -> HardwareInfo:
         cuda=torch.cuda.is_available(),
         native_kernels=load_native_library() is not None,
         threads=torch.get_num_threads(),
+        native_build=loaded_variant(),
     )
 
 
