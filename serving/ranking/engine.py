@@ -47,6 +47,7 @@ from serving.ranking.request_features import (
     Candidates,
     UserHistory,
     build_request_features,
+    build_request_inputs,
     graph_feeds,
 )
 from serving.ranking.requests import (
@@ -255,7 +256,7 @@ class RankingEngine:
             except Exception as error:
                 outcomes[index] = error
                 continue
-            key = (item.job.bundle.name, features["selected_items"].shape[1])
+            key = (item.job.bundle.name, features["selected_mask"].shape[1])
             groups.setdefault(key, []).append((index, features))
         for members in groups.values():
             live = [
@@ -303,7 +304,8 @@ class RankingEngine:
     def _features(
         self, job: ScoreJob, stored: StoredHistory | None = None
     ) -> dict[str, np.ndarray]:
-        """Graph inputs of one request; ``stored`` defaults to the store's history of the user."""
+        """Graph inputs of one request, in the form its bundle's graph takes; ``stored`` defaults
+        to the store's history of the user."""
         assert self._store is not None
         query, bundle = job.query, job.bundle
         if stored is None:
@@ -320,7 +322,8 @@ class RankingEngine:
             categories=bundle.item_categories(candidate_items),
             attributes=bundle.item_attributes(candidate_items),
         )
-        return build_request_features(
+        build = build_request_inputs if bundle.takes_requests else build_request_features
+        return build(
             self._selections[bundle.name],
             UserHistory(items, categories, prepared),
             candidates,

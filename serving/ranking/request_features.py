@@ -13,8 +13,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from muse.ranking.models.behaviour_selection import BehaviourSelection, SelectionRequest
-from muse.ranking.models.request_scoring import request_inputs_from_scoring
+from muse.ranking.models.behaviour_selection import (
+    BehaviourSelection,
+    SelectedBehaviours,
+    SelectionRequest,
+)
+from muse.ranking.models.request_scoring import distinct_positions, request_inputs_from_scoring
 from muse.ranking.models.scoring_inputs import ScoringInputs
 from muse.search.prepared_history import PreparedHistory
 
@@ -39,6 +43,44 @@ class Candidates(NamedTuple):
     attributes: np.ndarray
 
 
+class _Selected(NamedTuple):
+    """What the first stage returned for one request, with the history it searched (L,)."""
+
+    behaviours: SelectedBehaviours
+    history_items: torch.Tensor
+    history_categories: torch.Tensor
+
+
+def _select(
+    selection: BehaviourSelection, history: UserHistory, candidates: Candidates, top_k: int
+) -> _Selected:
+    items, categories = history.items, history.categories
+    if items.size == 0:  # one padding slot: the graph's recent axis is never empty
+        items = categories = np.zeros(1, dtype=np.int64)
+    history_items = torch.from_numpy(np.ascontiguousarray(items, dtype=np.int64))
+    history_categories = torch.from_numpy(np.ascontiguousarray(categories, dtype=np.int64))
+    behaviours = selection(
+        SelectionRequest(
+            history_items[None],
+            history_categories[None],
+            torch.from_numpy(candidates.items.astype(np.int64))[None],
+            torch.from_numpy(candidates.categories.astype(np.int64))[None],
+            top_k=top_k,
+            prepared_history=history.prepared,
+        )
+    )
+    return _Selected(behaviours, history_items, history_categories)
+
+
+def _candidate_features(candidates: Candidates) -> dict[str, np.ndarray]:
+    count = int(candidates.items.size)
+    return {
+        "target_item": candidates.items.astype(np.int64),
+        "target_category": candidates.categories.astype(np.int64),
+        "target_attributes": candidates.attributes.astype(np.int64).reshape(count, -1),
+    }
+
+
 @torch.no_grad()
 def build_request_features(
     selection: BehaviourSelection,
@@ -54,29 +96,55 @@ def build_request_features(
     recipe's recent_length, or the history length (at least 1) when that is 0.
     """
     count = int(candidates.items.size)
-    items, categories = history.items, history.categories
-    if items.size == 0:  # one padding slot: the graph's recent axis is never empty
-        items = categories = np.zeros(1, dtype=np.int64)
-    behaviours = selection(
-        SelectionRequest(
-            torch.from_numpy(np.ascontiguousarray(items, dtype=np.int64))[None],
-            torch.from_numpy(np.ascontiguousarray(categories, dtype=np.int64))[None],
-            torch.from_numpy(candidates.items.astype(np.int64))[None],
-            torch.from_numpy(candidates.categories.astype(np.int64))[None],
-            top_k=top_k,
-            prepared_history=history.prepared,
-        )
-    )
+    behaviours = _select(selection, history, candidates, top_k).behaviours
     features = {
         "user_profile": np.broadcast_to(profile.astype(np.int64), (count, profile.size)),
-        "target_item": candidates.items.astype(np.int64),
-        "target_category": candidates.categories.astype(np.int64),
-        "target_attributes": candidates.attributes.astype(np.int64).reshape(count, -1),
+        **_candidate_features(candidates),
     }
-    for name, value in behaviours._asdict().items():
-        if value is not None and name != "auxiliary_logits":
-            features[name] = value.numpy()
+    for name in ScoringInputs._fields:
+        if name not in features:
+            features[name] = getattr(behaviours, name).numpy()
     return features
+
+
+@torch.no_grad()
+def build_request_inputs(
+    selection: BehaviourSelection,
+    history: UserHistory,
+    candidates: Candidates,
+    profile: np.ndarray,
+    top_k: int,
+) -> dict[str, np.ndarray]:
+    """The request graph's inputs for one request: ``request_form(build_request_features(...))``
+    built directly, with equal logits (a test compares).
+
+    The user's parts come once (R = 1) and the searched behaviours once per history position
+    they were read from (``distinct_positions``: one pass over L, where deduplicating the C·K
+    (item, category) pairs sorts them).
+    """
+    count = int(candidates.items.size)
+    selected = _select(selection, history, candidates, top_k)
+    behaviours = selected.behaviours
+    items, categories, index = distinct_positions(
+        behaviours.selected_positions,
+        behaviours.selected_mask,
+        selected.history_items,
+        selected.history_categories,
+    )
+    return {
+        "user_profile": profile.astype(np.int64)[None],
+        "recent_items": behaviours.recent_items[:1].numpy(),
+        "recent_categories": behaviours.recent_categories[:1].numpy(),
+        "recent_mask": behaviours.recent_mask[:1].numpy(),
+        "request": np.zeros(count, dtype=np.int64),
+        **_candidate_features(candidates),
+        "behaviour_items": items.numpy(),
+        "behaviour_categories": categories.numpy(),
+        "selected_index": index.numpy(),
+        "selected_cosines": behaviours.selected_cosines.numpy(),
+        "selected_mask": behaviours.selected_mask.numpy(),
+        "recent_cosines": behaviours.recent_cosines.numpy(),
+    }
 
 
 def concatenate_features(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -103,7 +171,8 @@ def _left_pad_columns(value: np.ndarray, width: int) -> np.ndarray:
 
 def request_form(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One request's row-wise inputs (``build_request_features``) in the request graph's form:
-    the user's parts once (R = 1) and the searched behaviours once per distinct pair."""
+    the user's parts once (R = 1) and the searched behaviours once per distinct pair (the plain
+    reference of ``build_request_inputs``)."""
     inputs = ScoringInputs(
         **{
             name: torch.from_numpy(np.ascontiguousarray(rows[name]))
@@ -139,7 +208,8 @@ def concatenate_requests(parts: list[dict[str, np.ndarray]]) -> dict[str, np.nda
 
 
 def graph_feeds(parts: list[dict[str, np.ndarray]], takes_requests: bool) -> dict[str, np.ndarray]:
-    """One graph call's inputs for several requests' row-wise inputs, in the form the graph takes."""
+    """One graph call's inputs for several requests' inputs, each already in the graph's form
+    (``build_request_inputs`` for a request graph, ``build_request_features`` for a row graph)."""
     if takes_requests:
-        return concatenate_requests([request_form(part) for part in parts])
+        return concatenate_requests(parts)
     return concatenate_features(parts)

@@ -18,9 +18,16 @@ from muse.ranking.export.serving_recipe import ServingRecipe, serving_recipe
 from muse.ranking.models import FeatureSpec
 from muse.ranking.models.behaviour_selection import BehaviourSelection
 from muse.ranking.models.ranking_config import SearchKind
+from muse.ranking.models.request_scoring import RequestScoringInputs
 from muse.search import EmbeddingTable
 from muse.search.prepared_history import prepare_from_table
-from serving.ranking.request_features import Candidates, UserHistory, build_request_features
+from serving.ranking.request_features import (
+    Candidates,
+    UserHistory,
+    build_request_features,
+    build_request_inputs,
+    request_form,
+)
 from tests.models.tiny_models import NO_EMBEDDING_ITEM, NUM_ITEMS, build, category_of
 
 SERVABLE_MODELS = ["muse", "din_last50", "din_full", "sim_hard"]
@@ -141,3 +148,53 @@ def test_serving_top_k_override_and_no_search() -> None:
         assert served["selected_items"].shape == (candidates.items.size, expected_k)
         assert served["recent_items"].shape[0] == candidates.items.size
         assert (served["selected_items"][~served["selected_mask"]] == PADDING_INDEX).all()
+
+
+@pytest.mark.parametrize("name", SERVABLE_MODELS)
+def test_direct_request_inputs_score_as_the_converted_rows(
+    name: str, features: FeatureSpec, table: EmbeddingTable
+) -> None:
+    """``build_request_inputs`` (behaviours deduplicated by history position) gives the logits of
+    the plain route: row inputs converted by ``request_form`` (deduplicated by pair)."""
+    model = build(name, features, table, seed=2).eval()
+    recipe = ServingRecipe.from_dict(serving_recipe(model).to_dict())
+    kind = recipe.selection.search.kind
+    candidates = _candidates(seed=12)
+    for seed, length in enumerate(HISTORY_LENGTHS):
+        items, categories = _history(length, seed)
+        if length > 8:
+            items[-4:] = items[:4]  # a repeated item: two positions, one pair
+            categories[-4:] = categories[:4]
+        prepared = None
+        if kind is SearchKind.MULTIMODAL_COSINE and items.size:
+            prepared = prepare_from_table(table, torch.from_numpy(items))
+        history = UserHistory(items, categories, prepared)
+        arguments = (model.selection, history, candidates, np.zeros(2, dtype=np.int64))
+        direct = build_request_inputs(*arguments, recipe.selection.top_k)
+        reference = request_form(build_request_features(*arguments, recipe.selection.top_k))
+        assert set(direct) == set(reference)
+        for field in (
+            "request",
+            "target_item",
+            "selected_mask",
+            "selected_cosines",
+            "recent_items",
+        ):
+            np.testing.assert_array_equal(direct[field], reference[field], err_msg=field)
+        # Each searched slot reads the same (item, category) in both forms.
+        for form in (direct, reference):
+            form["pairs"] = np.stack(
+                [form["behaviour_items"], form["behaviour_categories"]], axis=-1
+            )[form["selected_index"]]
+        mask = direct["selected_mask"]
+        np.testing.assert_array_equal(direct["pairs"][mask], reference["pairs"][mask])
+        with torch.no_grad():
+            logits = [
+                model.score_requests(
+                    RequestScoringInputs(
+                        **{f: torch.from_numpy(form[f]) for f in RequestScoringInputs._fields}
+                    )
+                )
+                for form in (direct, reference)
+            ]
+        torch.testing.assert_close(logits[0], logits[1], atol=1e-6, rtol=0)

@@ -58,6 +58,8 @@ class SelectedBehaviours(NamedTuple):
     recent_items, recent_categories: (R, N) int64, the last N behaviours, oldest first.
     recent_cosines: (R, N) float32. recent_mask: (R, N) bool.
     auxiliary_logits: (R,) the search's own auxiliary CTR logit (SIM-soft), else None.
+    selected_positions: (R, K) int64 history position of each selected behaviour (-1 masked),
+        so a caller can tell which selected behaviours are one history row.
     """
 
     selected_items: torch.Tensor
@@ -69,6 +71,7 @@ class SelectedBehaviours(NamedTuple):
     recent_cosines: torch.Tensor
     recent_mask: torch.Tensor
     auxiliary_logits: torch.Tensor | None
+    selected_positions: torch.Tensor
 
 
 class BehaviourSelection(nn.Module):
@@ -92,7 +95,9 @@ class BehaviourSelection(nn.Module):
         if self.search is None:
             empty = request.history_items.new_zeros((batch * count, 0))
             selected = (empty, empty, empty.to(torch.float32), empty.to(torch.bool))
-            return SelectedBehaviours(*selected, *recent, auxiliary_logits=None)
+            return SelectedBehaviours(
+                *selected, *recent, auxiliary_logits=None, selected_positions=empty
+            )
         top_k = self.config.search.top_k if request.top_k is None else request.top_k
         found = self.search(
             SearchRequest(
@@ -124,6 +129,7 @@ class BehaviourSelection(nn.Module):
             mask,
             *recent,
             auxiliary_logits=None if auxiliary is None else auxiliary.reshape(-1),
+            selected_positions=found.positions.reshape(batch * count, top_k).masked_fill(~mask, -1),
         )
 
     def _recent(

@@ -91,7 +91,14 @@ class RankingModel(nn.Module):
             batch.target_item,
             batch.target_category,
             batch.target_attributes,
-            *behaviours[:-1],
+            selected_items=behaviours.selected_items,
+            selected_categories=behaviours.selected_categories,
+            selected_cosines=behaviours.selected_cosines,
+            selected_mask=behaviours.selected_mask,
+            recent_items=behaviours.recent_items,
+            recent_categories=behaviours.recent_categories,
+            recent_cosines=behaviours.recent_cosines,
+            recent_mask=behaviours.recent_mask,
         )
         return Selection(inputs=inputs, auxiliary_logits=behaviours.auxiliary_logits)
 
