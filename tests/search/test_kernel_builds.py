@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -68,3 +71,15 @@ def test_cpu_flags_read_the_flags_line(tmp_path) -> None:
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n\n")
     assert cpu_flags(cpuinfo) == frozenset({"fpu", "avx2", "avx512f", "avx512_vnni"})
     assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+@needs_vnni
+def test_the_environment_keeps_the_avx2_build_in_a_fresh_process() -> None:
+    code = "from muse.search import native_library as n; print(n.loaded_variant())"
+    chosen = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, "MUSE_GSU_DISABLE_VNNI": setting}
+        chosen[setting] = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout.strip()
+    assert chosen == {"0": "gsu_kernels_vnni", "1": "gsu_kernels"}
