@@ -18,7 +18,7 @@ from muse.ranking.models.behaviour_selection import (
     SelectedBehaviours,
     SelectionRequest,
 )
-from muse.ranking.models.request_scoring import distinct_positions, request_inputs_from_scoring
+from muse.ranking.models.request_scoring import request_inputs_from_scoring
 from muse.ranking.models.scoring_inputs import ScoringInputs
 from muse.search.prepared_history import PreparedHistory
 
@@ -107,6 +107,31 @@ def build_request_features(
     return features
 
 
+def distinct_positions(
+    positions: np.ndarray,
+    mask: np.ndarray,
+    history_items: np.ndarray,
+    history_categories: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``distinct_behaviours`` for behaviours read from one history (L,), keyed by position.
+
+    positions: (C, K) int64 history positions (ignored where ``mask`` (C, K) is False). A history
+    row read by several candidates becomes one behaviour, with no sort: one pass over the L
+    positions. Two positions holding the same pair stay two (equal) behaviours, which pool to
+    the same features. Masked slots point at an appended (0, 0) padding row, never pooled.
+    Returns (behaviour_items (U,), behaviour_categories (U,), index (C, K)), int64.
+    """
+    length = history_items.shape[0]
+    slots = np.where(mask, positions, length)
+    present = np.zeros(length + 1, dtype=bool)
+    present[slots.ravel()] = True
+    rows = np.flatnonzero(present)
+    index = (np.cumsum(present) - 1)[slots]
+    items = np.append(history_items, 0).astype(np.int64, copy=False)
+    categories = np.append(history_categories, 0).astype(np.int64, copy=False)
+    return items[rows], categories[rows], index
+
+
 @torch.no_grad()
 def build_request_inputs(
     selection: BehaviourSelection,
@@ -126,10 +151,10 @@ def build_request_inputs(
     selected = _select(selection, history, candidates, top_k)
     behaviours = selected.behaviours
     items, categories, index = distinct_positions(
-        behaviours.selected_positions,
-        behaviours.selected_mask,
-        selected.history_items,
-        selected.history_categories,
+        behaviours.selected_positions.numpy(),
+        behaviours.selected_mask.numpy(),
+        selected.history_items.numpy(),
+        selected.history_categories.numpy(),
     )
     return {
         "user_profile": profile.astype(np.int64)[None],
@@ -138,9 +163,9 @@ def build_request_inputs(
         "recent_mask": behaviours.recent_mask[:1].numpy(),
         "request": np.zeros(count, dtype=np.int64),
         **_candidate_features(candidates),
-        "behaviour_items": items.numpy(),
-        "behaviour_categories": categories.numpy(),
-        "selected_index": index.numpy(),
+        "behaviour_items": items,
+        "behaviour_categories": categories,
+        "selected_index": index,
         "selected_cosines": behaviours.selected_cosines.numpy(),
         "selected_mask": behaviours.selected_mask.numpy(),
         "recent_cosines": behaviours.recent_cosines.numpy(),

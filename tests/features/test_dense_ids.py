@@ -6,7 +6,7 @@ import numpy as np
 
 from features.dense_ids import dense_ids
 from features.user_time_key import user_time_key
-from features.vocabulary import SORTED_QUERY_THRESHOLD, sorted_positions, sorted_unique
+from features.vocabulary import SORTED_QUERY_THRESHOLD, Vocabulary, sorted_positions, sorted_unique
 
 
 def test_dense_ids_match_numpy_unique() -> None:
@@ -43,3 +43,19 @@ def test_user_time_key_sorts_like_the_pair_and_declines_when_too_wide() -> None:
     order = np.argsort(packing.pack(users, times), kind="stable")
     assert np.array_equal(order, np.lexsort((times, users)))
     assert user_time_key(2**20, 0, 2**45) is None
+
+
+def test_dense_and_sparse_vocabularies_look_up_as_a_binary_search() -> None:
+    rng = np.random.default_rng(5)
+    dense = np.unique(rng.integers(10**12, 10**12 + 3_000, 1_500))  # a direct-address table
+    sparse = np.unique(rng.integers(-(2**62), 2**62, 1_500))  # a binary search
+    extreme = np.array([-(2**63), -5, 7, 2**63 - 1], dtype=np.int64)
+    for raw in (dense, sparse, extreme):
+        vocabulary = Vocabulary(raw)
+        queries = np.concatenate(
+            [rng.choice(raw, 400), raw[:1] - 1, raw[-1:] + 1, extreme, rng.integers(-9, 9, 50)]
+        ).reshape(-1, 2)
+        position = np.minimum(np.searchsorted(raw, queries.ravel()), raw.size - 1)
+        expected = np.where(raw[position] == queries.ravel(), position + 2, 1).reshape(queries.shape)
+        np.testing.assert_array_equal(vocabulary.lookup(queries), expected)
+        assert (vocabulary._direct_table() is not None) == (raw is dense)

@@ -7,11 +7,7 @@ import pytest
 import torch
 
 from muse.ranking.models import FeatureSpec
-from muse.ranking.models.request_scoring import (
-    distinct_behaviours,
-    distinct_positions,
-    request_inputs_from_scoring,
-)
+from muse.ranking.models.request_scoring import distinct_behaviours, request_inputs_from_scoring
 from muse.ranking.models.scoring_inputs import ScoringInputs
 from muse.search import EmbeddingTable
 from tests.models.tiny_models import CONFIG_NAMES, build, random_batch
@@ -100,25 +96,3 @@ def test_request_graph_exports_and_onnxruntime_agrees(
         torch.testing.assert_close(
             torch.from_numpy(logits), model.score_plain(other_rows), atol=1e-5, rtol=0
         )
-
-
-def test_distinct_positions_read_each_history_row_once() -> None:
-    history_items = torch.tensor([11, 12, 13, 11, 14])
-    history_categories = torch.tensor([1, 2, 3, 1, 4])
-    positions = torch.tensor([[3, 1, 4], [1, 0, -1], [4, 3, 0]])
-    mask = torch.tensor([[True, True, True], [True, True, False], [True, True, True]])
-    items, categories, index = distinct_positions(
-        positions, mask, history_items, history_categories
-    )
-    # Positions 0, 1, 3, 4 read, ascending, then the padding row for the masked slot.
-    assert items.tolist() == [11, 12, 11, 14, 0] and categories.tolist() == [1, 2, 1, 4, 0]
-    assert torch.equal(items[index][mask], history_items[positions[mask]])
-    assert torch.equal(categories[index][mask], history_categories[positions[mask]])
-    assert index[1, 2] == 4  # the masked slot points at the padding row
-    empty = distinct_positions(
-        torch.zeros((3, 0), dtype=torch.int64),
-        torch.zeros((3, 0), dtype=torch.bool),
-        history_items,
-        history_categories,
-    )
-    assert empty[0].numel() == 0 and empty[2].shape == (3, 0)

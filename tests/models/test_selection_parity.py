@@ -26,6 +26,7 @@ from serving.ranking.request_features import (
     UserHistory,
     build_request_features,
     build_request_inputs,
+    distinct_positions,
     request_form,
 )
 from tests.models.tiny_models import NO_EMBEDDING_ITEM, NUM_ITEMS, build, category_of
@@ -198,3 +199,25 @@ def test_direct_request_inputs_score_as_the_converted_rows(
                 for form in (direct, reference)
             ]
         torch.testing.assert_close(logits[0], logits[1], atol=1e-6, rtol=0)
+
+
+def test_distinct_positions_read_each_history_row_once() -> None:
+    history_items = np.array([11, 12, 13, 11, 14])
+    history_categories = np.array([1, 2, 3, 1, 4])
+    positions = np.array([[3, 1, 4], [1, 0, -1], [4, 3, 0]])
+    mask = np.array([[True, True, True], [True, True, False], [True, True, True]])
+    items, categories, index = distinct_positions(
+        positions, mask, history_items, history_categories
+    )
+    # Positions 0, 1, 3, 4 read, ascending, then the padding row for the masked slot.
+    assert items.tolist() == [11, 12, 11, 14, 0] and categories.tolist() == [1, 2, 1, 4, 0]
+    assert np.array_equal(items[index][mask], history_items[positions[mask]])
+    assert np.array_equal(categories[index][mask], history_categories[positions[mask]])
+    assert index[1, 2] == 4  # the masked slot points at the padding row
+    empty = distinct_positions(
+        np.zeros((3, 0), dtype=np.int64),
+        np.zeros((3, 0), dtype=bool),
+        history_items,
+        history_categories,
+    )
+    assert empty[0].size == 0 and empty[2].shape == (3, 0)

@@ -61,34 +61,6 @@ def distinct_behaviours(
     return unique // stride, unique % stride, index.reshape(items.shape)
 
 
-def distinct_positions(
-    positions: torch.Tensor,
-    mask: torch.Tensor,
-    history_items: torch.Tensor,
-    history_categories: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``distinct_behaviours`` for behaviours read from one history (L,), keyed by position.
-
-    positions: (C, K) int64 history positions (ignored where ``mask`` (C, K) is False). A history
-    row read by several candidates becomes one behaviour, with no sort: one pass over the L
-    positions. Two positions holding the same pair stay two (equal) behaviours, which pool to
-    the same features. Masked slots point at an appended (0, 0) padding row, never pooled.
-    Returns (behaviour_items (U,), behaviour_categories (U,), index (C, K)).
-    """
-    length = history_items.shape[0]
-    slots = torch.where(mask, positions, length)
-    present = torch.zeros(length + 1, dtype=torch.bool)
-    present[slots.reshape(-1)] = True
-    rows = present.nonzero().squeeze(1)
-    index = (torch.cumsum(present, 0) - 1)[slots]
-    padding = history_items.new_zeros(1)
-    return (
-        torch.cat([history_items, padding])[rows],
-        torch.cat([history_categories, padding])[rows],
-        index,
-    )
-
-
 def request_inputs_from_scoring(
     inputs: ScoringInputs, request: torch.Tensor
 ) -> RequestScoringInputs:
