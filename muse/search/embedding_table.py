@@ -23,6 +23,11 @@ class EmbeddingTable:
             )
         self.array = array
         self.scale = float(scale)
+        self._tensor: torch.Tensor | None = None  # the torch view of ``array``, made once
+
+    def __getstate__(self) -> dict[str, object]:
+        # A pickled table (a worker process's copy) carries the array, not a second view of it.
+        return {**self.__dict__, "_tensor": None}
 
     @classmethod
     def from_dataset(cls, dataset) -> EmbeddingTable:  # type: ignore[no-untyped-def]
@@ -61,9 +66,12 @@ class EmbeddingTable:
         return dots / rows.norm(dim=-1).clamp_min(NORM_EPS)
 
     def _rows(self) -> torch.Tensor:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch warns on views
-            return torch.from_numpy(self.array)
+        # Made once: catch_warnings changes process-wide state, which scoring threads share.
+        if self._tensor is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch warns
+                self._tensor = torch.from_numpy(self.array)
+        return self._tensor
 
 
 NORM_EPS = 1e-12
