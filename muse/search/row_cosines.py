@@ -49,11 +49,13 @@ def window_cosines(
     batch, width = items.shape
     if width == 0:
         return torch.zeros((batch, queries.shape[1], 0), dtype=torch.float32)
-    # numpy: a request's few small operations cost a third of torch's dispatch. The table's
+    # The small per-row steps in numpy (a third of torch's dispatch cost); the matmul in torch,
+    # on its intra-op threads (numpy's BLAS would start its own, spinning ones). The table's
     # scale cancels in a cosine, so raw rows serve.
     indices = items.detach().cpu().numpy()
     rows = np.take(np.asarray(table.array), indices, axis=0).astype(np.float32)  # (B, n, D)
     norms = np.sqrt(np.einsum("bnd,bnd->bn", rows, rows))
     scale = np.where(indices >= FIRST_ID_INDEX, 1.0 / np.maximum(norms, NORM_EPS), 0.0)
-    dots = np.matmul(queries.detach().cpu().float().numpy(), rows.transpose(0, 2, 1))
-    return torch.from_numpy(dots * scale[:, None, :].astype(np.float32)).to(queries.device)
+    rows *= scale.astype(np.float32)[..., None]
+    dots = torch.bmm(queries.detach().cpu().float(), torch.from_numpy(rows).transpose(1, 2))
+    return dots.to(queries.device)
