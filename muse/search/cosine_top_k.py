@@ -7,9 +7,10 @@ on cached histories, see :mod:`muse.search.history_cache`).
 Paths on the native CPU backend:
 - few candidates (C ≤ ``EXACT_PATH_MAX_CANDIDATES``): every row is scored exactly in fp32 straight
   from the table with a fused running top-K; memory-bound, no packing.
-- more candidates: the history is packed to int8, candidates are quantised to 7 bits, and a fused
-  kernel looks only at rows whose bounded approximate score can reach the running K-th best
-  exact score; those are scored exactly in fp32 on the spot and kept in a size-K heap.
+- more candidates: the history is packed to int8, candidates are quantised to 7 bits (8 in the
+  AVX512-VNNI build), and a fused kernel looks only at rows whose bounded approximate score can
+  reach the running K-th best exact score; those are scored exactly in fp32 on the spot and kept
+  in a size-K heap.
 The torch backend (CUDA, or CPU without the kernels) streams L in chunks with a running topk.
 Memory stays bounded in every path: no C×L score matrix is materialised.
 """

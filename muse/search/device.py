@@ -1,8 +1,8 @@
 """The one place that picks how GSU searches run on this machine: native CPU kernels or torch.
 
-- ``NATIVE_CPU``: the fused AVX2 kernels of :mod:`muse.search.native_library` (int8 history x
-  7-bit candidate multiply-adds with a bounded error, exact fp32 scoring of the few rows that can
-  enter the top-K). Chosen for CPU tensors when the kernels build and load.
+- ``NATIVE_CPU``: the fused AVX2 (or AVX512-VNNI) kernels of :mod:`muse.search.native_library`
+  (int8 history x 7-bit (8-bit) candidate multiply-adds with a bounded error, exact fp32 scoring
+  of the few rows that can enter the top-K). Chosen for CPU tensors when the kernels build and load.
 - ``TORCH``: chunked exact fp32 matmul with a running ``torch.topk``, on the tensors' own device.
   Chosen for CUDA tensors (the GPU does the work) and as the CPU fallback. Exact on GPUs under
   torch's default fp32 matmul precision ("highest": no TF32). faiss-gpu is not used: exact

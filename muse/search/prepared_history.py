@@ -36,8 +36,8 @@ class PreparedHistory:
         of 8 and 4).
     scale: native only, (L_pad,) float32: row ≈ codes · scale.
     penalty: native only, (L_pad,) float32: 0 for searchable rows, -1e30 otherwise.
-    offset: native only, (L_pad,) int32: 64 · the sum of the row's codes (the kernel's
-        unsigned-candidate correction).
+    offset: native only, (L_pad,) int32: the candidates' code offset (64; 128 in the AVX512-VNNI
+        build) · the sum of the row's codes (the kernel's unsigned-candidate correction).
     row_error: largest ‖row − codes·scale‖ (0 when exact).
     weight: native only, (L_pad,) int32 positions each packed row stands for, or None when each
         stands for one.

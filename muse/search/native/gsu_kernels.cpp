@@ -6,7 +6,8 @@
 //   partial dot products: 32 multiply-adds per two multiply uops, twice fp32 FMA's rate on AVX2.
 // - vpmaddubsw multiplies unsigned by signed bytes with int16 pair sums, so candidates are
 //   quantised to 7 bits (q in [-63, 63]) and sent as q + 64; the pair sums then cannot saturate,
-//   and the exact integer offset 64 * sum(row codes) is subtracted per row.
+//   and the exact integer offset 64 * sum(row codes) is subtracted per row. The AVX512-VNNI
+//   build's vpdpbusd does not saturate: candidates take 8 bits there (q + 128, offset 128 * sum).
 // - Each approximate score is within beta of the exact one: beta bounds the candidate's rounding
 //   and (for histories not from an int8 table) the history's rounding. A row is looked at only
 //   when its approximate score reaches (K-th best exact score so far) - beta.
@@ -41,8 +42,15 @@ namespace {
 constexpr int64_t kBlockRows = 8;    // history rows per packed block (one ymm of int32 scores)
 constexpr int64_t kGroupDims = 4;    // dims per 32-byte group of a block
 constexpr int64_t kGroupBytes = kBlockRows * kGroupDims;
+#ifdef __AVX512VNNI__
+// vpdpbusd sums u8 x s8 products in int32 without saturating: candidates take 8 bits, which
+// halves their rounding and so the band of rows that must be scored exactly.
+constexpr int32_t kQueryLimit = 127;  // |candidate code| <= 127, sent as code + 128 (<= 255)
+constexpr int32_t kQueryOffset = 128;
+#else
 constexpr int32_t kQueryLimit = 63;  // |candidate code| <= 63, sent as code + 64 (<= 127)
 constexpr int32_t kQueryOffset = 64;
+#endif
 constexpr float kExcluded = -1.0e30f;    // approx score of padding / OOV / alignment rows
 constexpr float kFloorStart = -1.0e20f;  // below every real score, above every excluded one
 constexpr int kTileCandidates = 4;       // candidates per register tile
@@ -50,9 +58,10 @@ constexpr int kTileBlocks = 3;           // 8-row blocks per register tile
 constexpr int64_t kTwoPassMaxRows = 4096;  // packed rows up to which a search takes two passes
 
 // acc + the 8 int32 dot products of a broadcast 4-byte candidate slice (u8) with a group of
-// 8 rows x 4 codes (s8). With AVX512-VNNI (the build for CPUs that have it) one vpdpbusd does it;
-// otherwise vpmaddubsw + vpmaddwd + vpaddd. Both are exact: 7-bit candidate codes keep
-// vpmaddubsw's int16 pair sums from saturating, so the two builds give the same integers.
+// 8 rows x 4 codes (s8). With AVX512-VNNI (the build for CPUs that have it) one vpdpbusd does it
+// and candidates take 8 bits; otherwise vpmaddubsw + vpmaddwd + vpaddd, whose int16 pair sums
+// 7-bit candidates keep from saturating. The two builds' approximate scores differ, their exact
+// results do not (a test compares them).
 inline __attribute__((always_inline)) __m256i multiply_add(__m256i acc, __m256i slice,
                                                            __m256i rows) {
 #ifdef __AVX512VNNI__
@@ -365,7 +374,7 @@ struct PackedSearch {
   int64_t groups;             // dim_pad / 4
   const float* rows;          // (L, dim) normalised fp32 rows when codes are not exact, else null
   int64_t dim;
-  const uint8_t* query_codes;  // (C, dim_pad) candidate codes + 64
+  const uint8_t* query_codes;  // (C, dim_pad) candidate codes + kQueryOffset
   const float* queries;        // (C, dim) normalised fp32 candidates
   const float* value_scale;    // (C,) approx score units per cosine
   const float* beta;           // (C,) bound on |approx - exact|, approx units
@@ -652,9 +661,9 @@ void search_two_pass(const PackedSearch& search, int64_t blocks, int64_t c_begin
 
 extern "C" {
 
-// L2-normalise raw candidates, quantise them to 7 bits and bound each one's approximation error.
+// L2-normalise raw candidates, quantise them (kQueryLimit) and bound each one's approximation error.
 //   raw (C, dim) fp32; normalised (C, dim) fp32 out (zero rows stay zero); codes (C, dim_pad)
-//   uint8 out (code + 64); value_scale (C,) out: approx units per cosine; beta (C,) out: bound
+//   uint8 out (code + kQueryOffset); value_scale (C,) out: approx units per cosine; beta (C,) out: bound
 //   on |approx - exact| in approx units, covering the candidate's rounding, the history's
 //   rounding (row_error, 0 when the codes are exact) and fp32 rounding.
 void gsu_prepare_queries(const float* raw, int64_t num_queries, int64_t dim, int64_t dim_pad,
