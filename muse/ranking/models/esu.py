@@ -157,10 +157,11 @@ class Esu(nn.Module):
         parts = []
         if isinstance(self.short_term, IdTargetAttention):
             keys, values = self.short_term.keys_and_values(inputs.recent)
-            logits = self.short_term.logits_from_keys(
-                inputs.target, keys[request], inputs.recent_cosines
+            parts.append(
+                self.short_term.forward_shared(
+                    inputs.target, keys, values, request, inputs.recent_cosines, recent_mask
+                )
             )
-            parts.append(attention_pool(logits, values[request], recent_mask))
         elif self.short_term is not None:
             parts.append(
                 self.short_term(

@@ -96,6 +96,34 @@ class IdTargetAttention(nn.Module):
         # masked_softmax gives a row without real positions all-zero weights, so it pools to 0.
         return gated_pool(behaviours, self.value, weights)
 
+    def forward_shared(
+        self,
+        target: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        request: torch.Tensor,
+        cosines: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """``forward`` of C targets whose behaviours are their requests' shared windows, with the
+        windows' keys and values projected once per request (a test compares).
+
+        target: (C, E); keys, values: (R, N, E) from ``keys_and_values``; request: (C,) int64
+        row of each target's window; cosines, mask: (C, N). Returns (C, E). One GEMM against
+        all R windows gives the dots and one the pool, where gathering the windows per target
+        would copy (C, N, E) twice for two batched matrix-vector products.
+        """
+        requests, length, width = keys.shape
+        query = self.project(self.query, target)
+        # Exact zeros off each target's own window, so the sum over R picks its block unchanged.
+        own = (request[:, None] == torch.arange(requests, device=request.device)).to(query.dtype)
+        dots = torch.matmul(query, keys.reshape(requests * length, width).transpose(0, 1))
+        dots = (dots.reshape(-1, requests, length) * own[:, :, None]).sum(dim=1) * self.scale
+        weights = masked_softmax(self.fuse_logits(dots, cosines), mask)
+        spread = (own[:, :, None] * weights[:, None, :]).reshape(-1, requests * length)
+        pooled = torch.matmul(spread, values.reshape(requests * length, -1))
+        return torch.where(mask.any(dim=-1, keepdim=True), pooled, torch.zeros_like(pooled))
+
     def forward_plain(
         self,
         target: torch.Tensor,
