@@ -145,9 +145,10 @@ class BehaviourSelection(nn.Module):
         categories = categories.reshape(batch * count, window)
         mask = items != PADDING_INDEX
         if count > 1 and target_multimodal is not None and self.config.recent_cosines:
-            # Every target of a history reads the same window: score its rows once for all.
+            # Every target of a history reads the same window: score its rows once for all
+            # (padding positions already give 0 there).
             cosines = window_cosines(self.table, window_items, target_multimodal)
-            cosines = cosines.reshape(batch * count, window).masked_fill(~mask, 0.0)
+            cosines = cosines.reshape(batch * count, window)
         else:
             cosines = self._cosines(target_multimodal, items, mask, self.config.recent_cosines)
         return items, categories, cosines, mask
